@@ -1,0 +1,98 @@
+// Configuration is read from the environment once, at start, and validated with zod (12-factor).
+// A bad value stops the process with a message naming the variable: failing at boot beats
+// failing at 3 a.m. on the first task that needs the value.
+import { z } from 'zod';
+
+const port = z.coerce
+  .number({ error: 'expected a TCP port number' })
+  .int('expected a whole number')
+  .min(1, 'expected a TCP port between 1 and 65535')
+  .max(65535, 'expected a TCP port between 1 and 65535');
+
+const positiveInt = z.coerce
+  .number({ error: 'expected a number' })
+  .int('expected a whole number')
+  .positive('expected a number greater than 0');
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol.replace(/:$/, ''));
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}` },
+  );
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+
+  DATABASE_URL: url(['postgres', 'postgresql']).default('postgres://localhost:5432/refresher'),
+  /** Max connections per process; PostgreSQL's default max_connections is 100. */
+  DATABASE_POOL_MAX: positiveInt.max(100, 'expected at most 100').default(10),
+  REDIS_URL: url(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
+  /** Prefix of every BullMQ key, so several deployments (or test runs) can share one Redis. */
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, dot, dash or underscore')
+    .default('refresher'),
+
+  HOST: z.string().min(1, 'expected a host name or address').default('0.0.0.0'),
+  PORT: port.default(3000),
+  /** Prometheus metrics of this role; never the public port. */
+  METRICS_PORT: port.default(9464),
+  METRICS_HOST: z.string().min(1, 'expected a host name or address').default('0.0.0.0'),
+
+  /** Jobs one worker runs at once on the default queue (speedtests always run one at a time). */
+  WORKER_CONCURRENCY: positiveInt.max(1000, 'expected at most 1000').default(20),
+  /** How long a worker's lock on a job lasts; a crashed worker's jobs run again after it expires. */
+  WORKER_LOCK_MS: positiveInt.min(1000, 'expected at least 1000').default(30_000),
+  /** How often workers look for jobs whose worker died (stalled jobs). */
+  WORKER_STALLED_INTERVAL_MS: positiveInt.min(500, 'expected at least 500').default(15_000),
+  /** On SIGTERM, how long running jobs may take to finish before they are put back in the queue. */
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(20_000),
+
+  /** The full reconcile of schedules that repairs any drift LISTEN/NOTIFY could have missed. */
+  SCHEDULER_RECONCILE_MS: positiveInt.min(1000, 'expected at least 1000').default(60_000),
+
+  /** Task results and speedtests older than this are deleted by maintenance.prune_results. */
+  RESULT_RETENTION_DAYS: positiveInt.default(365),
+  /** The URL the seeded health check task requests; by default this process's own /healthz. */
+  HEALTHCHECK_URL: url(['http', 'https']).optional(),
+
+  /** Create the database on start when it is missing (roles `migrate` and `all`). */
+  DATABASE_CREATE: z.stringbool({ error: 'expected true or false' }).default(true),
+});
+
+export type Config = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws a ConfigError naming every variable at fault. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings count as unset, as in most shells' `VAR= cmd` idiom.
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]);
+      const value = env[name];
+      return `  ${name}: ${issue.message}${value === undefined ? '' : ` (got ${JSON.stringify(value)})`}`;
+    });
+    throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+export function healthcheckUrl(config: Config): string {
+  return config.HEALTHCHECK_URL ?? `http://127.0.0.1:${config.PORT}/healthz`;
+}

@@ -1,0 +1,58 @@
+// Schema changes are umzug migrations, applied by the `migrate` role (and by `all` on start).
+// The list is explicit rather than globbed from disk so the esbuild bundle carries every migration.
+import type { Sequelize } from 'sequelize';
+import { createPgClient } from './connection.ts';
+import { SequelizeStorage, Umzug, type MigrationFn } from 'umzug';
+import type { Logger } from '../log.ts';
+import * as initialSchema from './migrations/0001-initial-schema.ts';
+import * as seedPeriodicTasks from './migrations/0002-seed-periodic-tasks.ts';
+
+export type Migration = MigrationFn<Sequelize>;
+
+const MIGRATIONS: Array<{ name: string; up: Migration; down: Migration }> = [
+  { name: '0001-initial-schema', ...initialSchema },
+  { name: '0002-seed-periodic-tasks', ...seedPeriodicTasks },
+];
+
+export function createMigrator(sequelize: Sequelize, log?: Logger): Umzug<Sequelize> {
+  return new Umzug({
+    migrations: MIGRATIONS.map(({ name, up, down }) => ({
+      name,
+      up: (params) => up(params),
+      down: (params) => down(params),
+    })),
+    context: sequelize,
+    storage: new SequelizeStorage({ sequelize, tableName: 'schema_migrations' }),
+    logger: log
+      ? {
+          info: (event) => log.info(event, 'migration'),
+          warn: (event) => log.warn(event, 'migration'),
+          error: (event) => log.error(event, 'migration'),
+          debug: (event) => log.debug(event, 'migration'),
+        }
+      : undefined,
+  });
+}
+
+// Any constant works; it only has to be the same in every process that migrates this database.
+const MIGRATION_LOCK_KEY = 7_265_120_031;
+
+/**
+ * Applies every pending migration and returns the names applied. An advisory lock, held on a
+ * connection of its own, makes processes that start together migrate one after the other.
+ */
+export async function migrateUp(
+  sequelize: Sequelize,
+  databaseUrl: string,
+  log?: Logger,
+): Promise<string[]> {
+  const lock = createPgClient(databaseUrl);
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const applied = await createMigrator(sequelize, log).up();
+    return applied.map((m) => m.name);
+  } finally {
+    await lock.end();
+  }
+}

@@ -1,0 +1,368 @@
+// Sequelize models over the tables the migrations create. The migrations own the schema (types,
+// constraints, indexes); these classes give the code typed rows. A test checks that every
+// attribute here exists in the migrated database with a compatible type.
+import type { QueueName } from '../tasks/registry.ts';
+import {
+  DataTypes,
+  Model,
+  type CreationOptional,
+  type ForeignKey,
+  type InferAttributes,
+  type InferCreationAttributes,
+  type Sequelize,
+} from 'sequelize';
+
+export type ScheduleType = 'interval' | 'crontab' | 'clocked';
+export type IntervalPeriod = 'days' | 'hours' | 'minutes' | 'seconds';
+export type TaskStatus = 'queued' | 'started' | 'retried' | 'succeeded' | 'failed' | 'revoked';
+
+export type JsonValue =
+  string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export interface TaskLogLine {
+  at: string;
+  level: 'info' | 'warn' | 'error';
+  message: string;
+}
+
+export class PeriodicTask extends Model<
+  InferAttributes<PeriodicTask>,
+  InferCreationAttributes<PeriodicTask>
+> {
+  declare id: CreationOptional<number>;
+  declare name: string;
+  declare task: string;
+  declare args: CreationOptional<unknown[]>;
+  declare kwargs: CreationOptional<Record<string, unknown>>;
+  declare scheduleType: ScheduleType;
+  declare intervalEvery: CreationOptional<number | null>;
+  declare intervalPeriod: CreationOptional<IntervalPeriod | null>;
+  declare crontab: CreationOptional<string | null>;
+  declare timezone: CreationOptional<string>;
+  declare clockedAt: CreationOptional<Date | null>;
+  declare startTime: CreationOptional<Date | null>;
+  declare expiresAt: CreationOptional<Date | null>;
+  declare oneOff: CreationOptional<boolean>;
+  declare enabled: CreationOptional<boolean>;
+  declare priority: CreationOptional<number | null>;
+  declare queue: CreationOptional<QueueName | null>;
+  declare description: CreationOptional<string>;
+  declare lastRunAt: CreationOptional<Date | null>;
+  declare totalRunCount: CreationOptional<number>;
+  declare createdAt: CreationOptional<Date>;
+  declare updatedAt: CreationOptional<Date>;
+}
+
+export class TaskResult extends Model<
+  InferAttributes<TaskResult>,
+  InferCreationAttributes<TaskResult>
+> {
+  declare id: CreationOptional<string>;
+  declare jobId: string;
+  declare queue: string;
+  declare task: string;
+  declare periodicTaskId: ForeignKey<number> | null;
+  declare status: TaskStatus;
+  declare attempts: CreationOptional<number>;
+  declare args: CreationOptional<unknown[]>;
+  declare kwargs: CreationOptional<Record<string, unknown>>;
+  declare result: CreationOptional<JsonValue>;
+  declare error: CreationOptional<string | null>;
+  declare stack: CreationOptional<string | null>;
+  declare logs: CreationOptional<TaskLogLine[]>;
+  declare worker: CreationOptional<string | null>;
+  declare scheduledFor: CreationOptional<Date | null>;
+  declare queuedAt: CreationOptional<Date>;
+  declare startedAt: CreationOptional<Date | null>;
+  declare finishedAt: CreationOptional<Date | null>;
+  declare durationMs: CreationOptional<number | null>;
+}
+
+export class SpeedtestServer extends Model<
+  InferAttributes<SpeedtestServer>,
+  InferCreationAttributes<SpeedtestServer>
+> {
+  declare id: CreationOptional<number>;
+  declare engine: string;
+  declare externalId: string;
+  declare name: string;
+  declare sponsor: CreationOptional<string | null>;
+  declare host: CreationOptional<string | null>;
+  declare url: CreationOptional<string | null>;
+  declare country: CreationOptional<string | null>;
+  declare countryCode: CreationOptional<string | null>;
+  declare lat: CreationOptional<number | null>;
+  declare lon: CreationOptional<number | null>;
+  declare createdAt: CreationOptional<Date>;
+  declare updatedAt: CreationOptional<Date>;
+}
+
+export class Client extends Model<InferAttributes<Client>, InferCreationAttributes<Client>> {
+  declare id: CreationOptional<number>;
+  declare ip: string;
+  declare isp: CreationOptional<string>;
+  declare countryCode: CreationOptional<string | null>;
+  declare lat: CreationOptional<number | null>;
+  declare lon: CreationOptional<number | null>;
+  declare createdAt: CreationOptional<Date>;
+  declare updatedAt: CreationOptional<Date>;
+}
+
+export class Speedtest extends Model<
+  InferAttributes<Speedtest>,
+  InferCreationAttributes<Speedtest>
+> {
+  declare id: CreationOptional<string>;
+  declare startedAt: Date;
+  declare engine: string;
+  declare downloadBps: CreationOptional<number | null>;
+  declare uploadBps: CreationOptional<number | null>;
+  declare pingMs: CreationOptional<number | null>;
+  declare jitterMs: CreationOptional<number | null>;
+  declare packetLoss: CreationOptional<number | null>;
+  declare bytesReceived: CreationOptional<string | null>;
+  declare bytesSent: CreationOptional<string | null>;
+  declare durationMs: CreationOptional<number | null>;
+  declare resultUrl: CreationOptional<string | null>;
+  declare selfTest: CreationOptional<boolean>;
+  declare serverId: ForeignKey<number> | null;
+  declare clientId: ForeignKey<number> | null;
+  declare taskResultId: ForeignKey<string> | null;
+  declare raw: CreationOptional<JsonValue>;
+}
+
+export class SpeedtestServerPing extends Model<
+  InferAttributes<SpeedtestServerPing>,
+  InferCreationAttributes<SpeedtestServerPing>
+> {
+  declare speedtestId: ForeignKey<string>;
+  declare serverId: ForeignKey<number>;
+  declare latencyMs: CreationOptional<number | null>;
+  declare distanceKm: CreationOptional<number | null>;
+  declare chosen: CreationOptional<boolean>;
+}
+
+export class User extends Model<InferAttributes<User>, InferCreationAttributes<User>> {
+  declare id: CreationOptional<number>;
+  declare username: string;
+  declare passwordHash: string;
+  declare isAdmin: CreationOptional<boolean>;
+  declare isActive: CreationOptional<boolean>;
+  declare failedLogins: CreationOptional<number>;
+  declare lockedUntil: CreationOptional<Date | null>;
+  declare lastLoginAt: CreationOptional<Date | null>;
+  declare createdAt: CreationOptional<Date>;
+  declare updatedAt: CreationOptional<Date>;
+}
+
+export class ApiToken extends Model<InferAttributes<ApiToken>, InferCreationAttributes<ApiToken>> {
+  declare id: CreationOptional<number>;
+  declare userId: ForeignKey<number>;
+  declare name: string;
+  declare tokenHash: string;
+  declare prefix: string;
+  declare expiresAt: CreationOptional<Date | null>;
+  declare lastUsedAt: CreationOptional<Date | null>;
+  declare createdAt: CreationOptional<Date>;
+}
+
+export class Session extends Model<InferAttributes<Session>, InferCreationAttributes<Session>> {
+  declare sid: string;
+  declare data: Record<string, unknown>;
+  declare userId: ForeignKey<number> | null;
+  declare expiresAt: Date;
+}
+
+const { BIGINT, BOOLEAN, DATE, DOUBLE, INET, INTEGER, JSONB, STRING, TEXT } = DataTypes;
+// Functions, not shared objects: Sequelize writes into each attribute definition it is given.
+const now = () => ({ type: DATE, allowNull: false, defaultValue: DataTypes.NOW });
+const coordinates = () => ({ lat: { type: DOUBLE }, lon: { type: DOUBLE } });
+
+/** Binds every model to one Sequelize instance (one per process) and declares the associations. */
+export function initModels(sequelize: Sequelize) {
+  const options = (tableName: string) => ({
+    sequelize,
+    tableName,
+    underscored: true,
+    timestamps: false,
+  });
+
+  PeriodicTask.init(
+    {
+      id: { type: INTEGER, primaryKey: true, autoIncrement: true },
+      name: { type: TEXT, allowNull: false },
+      task: { type: TEXT, allowNull: false },
+      args: { type: JSONB, allowNull: false, defaultValue: [] },
+      kwargs: { type: JSONB, allowNull: false, defaultValue: {} },
+      scheduleType: { type: TEXT, allowNull: false },
+      intervalEvery: { type: INTEGER },
+      intervalPeriod: { type: TEXT },
+      crontab: { type: TEXT },
+      timezone: { type: TEXT, allowNull: false, defaultValue: 'UTC' },
+      clockedAt: { type: DATE },
+      startTime: { type: DATE },
+      expiresAt: { type: DATE },
+      oneOff: { type: BOOLEAN, allowNull: false, defaultValue: false },
+      enabled: { type: BOOLEAN, allowNull: false, defaultValue: true },
+      priority: { type: INTEGER },
+      queue: { type: TEXT },
+      description: { type: TEXT, allowNull: false, defaultValue: '' },
+      lastRunAt: { type: DATE },
+      totalRunCount: { type: INTEGER, allowNull: false, defaultValue: 0 },
+      createdAt: now(),
+      updatedAt: now(),
+    },
+    options('periodic_tasks'),
+  );
+
+  TaskResult.init(
+    {
+      id: { type: BIGINT, primaryKey: true, autoIncrement: true },
+      jobId: { type: TEXT, allowNull: false, unique: true },
+      queue: { type: TEXT, allowNull: false },
+      task: { type: TEXT, allowNull: false },
+      periodicTaskId: { type: INTEGER },
+      status: { type: TEXT, allowNull: false },
+      attempts: { type: INTEGER, allowNull: false, defaultValue: 0 },
+      args: { type: JSONB, allowNull: false, defaultValue: [] },
+      kwargs: { type: JSONB, allowNull: false, defaultValue: {} },
+      result: { type: JSONB },
+      error: { type: TEXT },
+      stack: { type: TEXT },
+      logs: { type: JSONB, allowNull: false, defaultValue: [] },
+      worker: { type: TEXT },
+      scheduledFor: { type: DATE },
+      queuedAt: now(),
+      startedAt: { type: DATE },
+      finishedAt: { type: DATE },
+      durationMs: { type: DOUBLE },
+    },
+    options('task_results'),
+  );
+
+  SpeedtestServer.init(
+    {
+      id: { type: INTEGER, primaryKey: true, autoIncrement: true },
+      engine: { type: TEXT, allowNull: false },
+      externalId: { type: TEXT, allowNull: false },
+      name: { type: TEXT, allowNull: false },
+      sponsor: { type: TEXT },
+      host: { type: TEXT },
+      url: { type: TEXT },
+      country: { type: TEXT },
+      countryCode: { type: STRING(2) },
+      ...coordinates(),
+      createdAt: now(),
+      updatedAt: now(),
+    },
+    options('speedtest_servers'),
+  );
+
+  Client.init(
+    {
+      id: { type: INTEGER, primaryKey: true, autoIncrement: true },
+      ip: { type: INET, allowNull: false },
+      isp: { type: TEXT, allowNull: false, defaultValue: '' },
+      countryCode: { type: STRING(2) },
+      ...coordinates(),
+      createdAt: now(),
+      updatedAt: now(),
+    },
+    options('clients'),
+  );
+
+  Speedtest.init(
+    {
+      id: { type: BIGINT, primaryKey: true, autoIncrement: true },
+      startedAt: { type: DATE, allowNull: false },
+      engine: { type: TEXT, allowNull: false },
+      downloadBps: { type: DOUBLE },
+      uploadBps: { type: DOUBLE },
+      pingMs: { type: DOUBLE },
+      jitterMs: { type: DOUBLE },
+      packetLoss: { type: DOUBLE },
+      bytesReceived: { type: BIGINT },
+      bytesSent: { type: BIGINT },
+      durationMs: { type: DOUBLE },
+      resultUrl: { type: TEXT },
+      selfTest: { type: BOOLEAN, allowNull: false, defaultValue: false },
+      raw: { type: JSONB, allowNull: false, defaultValue: {} },
+    },
+    options('speedtests'),
+  );
+
+  SpeedtestServerPing.init(
+    {
+      speedtestId: { type: BIGINT, primaryKey: true },
+      serverId: { type: INTEGER, primaryKey: true },
+      latencyMs: { type: DOUBLE },
+      distanceKm: { type: DOUBLE },
+      chosen: { type: BOOLEAN, allowNull: false, defaultValue: false },
+    },
+    options('speedtest_server_pings'),
+  );
+
+  User.init(
+    {
+      id: { type: INTEGER, primaryKey: true, autoIncrement: true },
+      username: { type: TEXT, allowNull: false },
+      passwordHash: { type: TEXT, allowNull: false },
+      isAdmin: { type: BOOLEAN, allowNull: false, defaultValue: false },
+      isActive: { type: BOOLEAN, allowNull: false, defaultValue: true },
+      failedLogins: { type: INTEGER, allowNull: false, defaultValue: 0 },
+      lockedUntil: { type: DATE },
+      lastLoginAt: { type: DATE },
+      createdAt: now(),
+      updatedAt: now(),
+    },
+    options('users'),
+  );
+
+  ApiToken.init(
+    {
+      id: { type: INTEGER, primaryKey: true, autoIncrement: true },
+      name: { type: TEXT, allowNull: false },
+      tokenHash: { type: TEXT, allowNull: false },
+      prefix: { type: TEXT, allowNull: false },
+      expiresAt: { type: DATE },
+      lastUsedAt: { type: DATE },
+      createdAt: now(),
+    },
+    options('api_tokens'),
+  );
+
+  Session.init(
+    {
+      sid: { type: TEXT, primaryKey: true },
+      data: { type: JSONB, allowNull: false },
+      expiresAt: { type: DATE, allowNull: false },
+    },
+    options('sessions'),
+  );
+
+  PeriodicTask.hasMany(TaskResult, { foreignKey: 'periodicTaskId' });
+  TaskResult.belongsTo(PeriodicTask, { foreignKey: 'periodicTaskId' });
+  Speedtest.belongsTo(SpeedtestServer, { foreignKey: 'serverId', as: 'server' });
+  Speedtest.belongsTo(Client, { foreignKey: 'clientId', as: 'client' });
+  Speedtest.belongsTo(TaskResult, { foreignKey: 'taskResultId' });
+  Speedtest.hasMany(SpeedtestServerPing, { foreignKey: 'speedtestId', as: 'pings' });
+  SpeedtestServerPing.belongsTo(SpeedtestServer, { foreignKey: 'serverId', as: 'server' });
+  User.hasMany(ApiToken, { foreignKey: 'userId' });
+  ApiToken.belongsTo(User, { foreignKey: 'userId' });
+  User.hasMany(Session, { foreignKey: 'userId' });
+  Session.belongsTo(User, { foreignKey: 'userId' });
+
+  return {
+    PeriodicTask,
+    TaskResult,
+    SpeedtestServer,
+    Client,
+    Speedtest,
+    SpeedtestServerPing,
+    User,
+    ApiToken,
+    Session,
+  };
+}
+
+export type Models = ReturnType<typeof initModels>;

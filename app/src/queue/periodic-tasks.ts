@@ -1,0 +1,142 @@
+// Writing periodic tasks and starting runs. Every write is validated against the task registry
+// before it reaches the database; the table's trigger then tells the scheduler role.
+import { randomUUID } from 'node:crypto';
+import { UniqueConstraintError } from 'sequelize';
+import type { Database } from '../db/index.ts';
+import type { PeriodicTask } from '../db/models.ts';
+import type { QueueName, TaskRegistry } from '../tasks/registry.ts';
+import { issuesOf, parseOrThrow, ValidationError } from '../validation.ts';
+import { jobOptions, type Queues } from './queues.ts';
+import { periodicTaskFields, periodicTaskSchema, rowToSpec, specToColumns } from './schedule.ts';
+
+export class NotFoundError extends Error {
+  override name = 'NotFoundError';
+}
+
+export class PeriodicTasks {
+  readonly #db: Database;
+  readonly #registry: TaskRegistry;
+  readonly #queues: Queues;
+
+  constructor(db: Database, registry: TaskRegistry, queues: Queues) {
+    this.#db = db;
+    this.#registry = registry;
+    this.#queues = queues;
+  }
+
+  async create(input: unknown): Promise<PeriodicTask> {
+    const spec = parseOrThrow(periodicTaskSchema(this.#registry), input);
+    return this.#saving(() => this.#db.models.PeriodicTask.create(specToColumns(spec)));
+  }
+
+  /** Applies a partial change; the result is validated as a whole, as if it were created anew. */
+  async update(id: number, patch: unknown): Promise<PeriodicTask> {
+    if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+      throw new ValidationError([{ path: '', message: 'expected an object of fields to change' }]);
+    }
+    const unknownKeys = Object.keys(patch).filter((key) => !(key in periodicTaskFields.shape));
+    if (unknownKeys.length) {
+      throw new ValidationError(
+        unknownKeys.map((key) => ({ path: key, message: 'unknown field' })),
+      );
+    }
+    const row = await this.get(id);
+    const spec = parseOrThrow(periodicTaskSchema(this.#registry), { ...rowToSpec(row), ...patch });
+    return this.#saving(() => row.update({ ...specToColumns(spec), updatedAt: new Date() }));
+  }
+
+  async setEnabled(id: number, enabled: boolean): Promise<PeriodicTask> {
+    return this.update(id, { enabled });
+  }
+
+  async remove(id: number): Promise<void> {
+    const deleted = await this.#db.models.PeriodicTask.destroy({ where: { id } });
+    if (!deleted) throw new NotFoundError(`periodic task ${id} does not exist`);
+  }
+
+  async get(id: number): Promise<PeriodicTask> {
+    const row = await this.#db.models.PeriodicTask.findByPk(id);
+    if (!row) throw new NotFoundError(`periodic task ${id} does not exist`);
+    return row;
+  }
+
+  /** Queues one immediate run of the periodic task, whatever its schedule or enabled flag say. */
+  async runNow(id: number): Promise<string> {
+    const row = await this.get(id);
+    return enqueueTask(this.#db, this.#registry, this.#queues, row.task, row.kwargs, {
+      periodicTaskId: row.id,
+      priority: row.priority,
+      queue: row.queue,
+      args: row.args,
+    });
+  }
+
+  async #saving(write: () => Promise<PeriodicTask>): Promise<PeriodicTask> {
+    try {
+      return await write();
+    } catch (error) {
+      if (error instanceof UniqueConstraintError) {
+        throw new ValidationError([
+          { path: 'name', message: 'a periodic task with this name already exists' },
+        ]);
+      }
+      throw error;
+    }
+  }
+}
+
+/**
+ * Queues one run of a task. Its task_results row is written first (status queued), so a run is
+ * visible from the moment it is accepted; if Redis refuses the job the row is removed again.
+ */
+export async function enqueueTask(
+  db: Database,
+  registry: TaskRegistry,
+  queues: Queues,
+  name: string,
+  kwargs: Record<string, unknown> = {},
+  options: {
+    periodicTaskId?: number;
+    priority?: number | null;
+    queue?: QueueName | null;
+    args?: unknown[];
+  } = {},
+): Promise<string> {
+  const task = registry.get(name);
+  if (!task) {
+    throw new ValidationError([
+      {
+        path: 'task',
+        message: `unknown task "${name}"; known tasks: ${registry.names().join(', ')}`,
+      },
+    ]);
+  }
+  const parsed = task.kwargs.safeParse(kwargs);
+  if (!parsed.success) throw new ValidationError(issuesOf(parsed.error, ['kwargs']));
+
+  const jobId = randomUUID();
+  const args = options.args ?? [];
+  const queue = options.queue ?? task.queue;
+  const row = await db.models.TaskResult.create({
+    jobId,
+    queue,
+    task: task.name,
+    periodicTaskId: options.periodicTaskId ?? null,
+    status: 'queued',
+    args,
+    kwargs,
+  });
+  try {
+    await queues
+      .get(queue)
+      .add(
+        task.name,
+        { args, kwargs, periodicTaskId: options.periodicTaskId },
+        { ...jobOptions(task, options.priority), jobId },
+      );
+  } catch (error) {
+    await row.destroy();
+    throw error;
+  }
+  return jobId;
+}

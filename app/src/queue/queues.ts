@@ -1,0 +1,57 @@
+// Queue handles and job options. Every job carries its task's retry policy, so a job in Redis is
+// self-describing: the queue board shows what will happen to it.
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { QUEUE_NAMES, type QueueName, type TaskDefinition } from '../tasks/registry.ts';
+
+export interface JobData {
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  /** Set on jobs created from a periodic task (by its scheduler or by "run now"). */
+  periodicTaskId?: number;
+  /** The schedule revision that created the job; workers skip jobs of a stale revision. */
+  revision?: string;
+}
+
+/** PostgreSQL keeps every run; Redis only needs recent jobs for the queue board. */
+const KEEP_COMPLETED = { age: 24 * 3600, count: 1_000 };
+const KEEP_FAILED = { age: 7 * 24 * 3600, count: 5_000 };
+
+export function jobOptions(task: TaskDefinition, priority?: number | null): JobsOptions {
+  return {
+    attempts: task.attempts,
+    backoff: { type: 'exponential', delay: task.backoffMs },
+    removeOnComplete: KEEP_COMPLETED,
+    removeOnFail: KEEP_FAILED,
+    ...(priority ? { priority } : {}),
+  };
+}
+
+export class Queues {
+  readonly #queues = new Map<QueueName, Queue<JobData>>();
+  readonly connection: Redis;
+  readonly prefix: string;
+
+  constructor(connection: Redis, prefix: string) {
+    this.connection = connection;
+    this.prefix = prefix;
+  }
+
+  get(name: QueueName): Queue<JobData> {
+    let queue = this.#queues.get(name);
+    if (!queue) {
+      queue = new Queue<JobData>(name, { connection: this.connection, prefix: this.prefix });
+      this.#queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  all(): Array<Queue<JobData>> {
+    return QUEUE_NAMES.map((name) => this.get(name));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#queues.values()].map((queue) => queue.close()));
+    this.#queues.clear();
+  }
+}

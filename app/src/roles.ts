@@ -1,0 +1,111 @@
+// What each process role starts. One image, one entry point: `refresher <role>`.
+import { createServer, type Server } from 'node:http';
+import type { Config } from './config.ts';
+import { ensureDatabase } from './db/connection.ts';
+import { openDatabase, type Database } from './db/index.ts';
+import { migrateUp } from './db/migrator.ts';
+import type { Logger } from './log.ts';
+import { createMetrics } from './metrics/registry.ts';
+import { serveMetrics } from './metrics/server.ts';
+import { createRedis } from './queue/redis.ts';
+import { startScheduler } from './queue/scheduler.ts';
+import { startWorker } from './queue/worker.ts';
+import { createTaskRegistry } from './tasks/index.ts';
+import { createWebApp } from './web/app.ts';
+
+export const SERVICE_ROLES = ['web', 'worker', 'scheduler', 'all'] as const;
+export type ServiceRole = (typeof SERVICE_ROLES)[number];
+
+export interface Running {
+  close(): Promise<void>;
+}
+
+/** Creates the database when allowed and missing, then applies pending migrations. */
+export async function migrate(config: Config, log: Logger): Promise<string[]> {
+  if (config.DATABASE_CREATE) await ensureDatabase(config.DATABASE_URL, log);
+  const db = openDatabase(config, log);
+  try {
+    const applied = await migrateUp(db.sequelize, config.DATABASE_URL, log);
+    log.info({ applied }, applied.length ? 'migrations applied' : 'database schema is up to date');
+    return applied;
+  } finally {
+    await db.close();
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+}
+
+async function startWeb(config: Config, log: Logger, db: Database): Promise<Running> {
+  const redis = createRedis(config.REDIS_URL, { log, failFast: true, name: 'web' });
+  const app = createWebApp({ sequelize: db.sequelize, redis });
+  const server = createServer(app);
+  await listen(server, config.PORT, config.HOST);
+  log.info(
+    { url: `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${config.PORT}` },
+    'web role listening',
+  );
+  return {
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      redis.disconnect();
+    },
+  };
+}
+
+/** Starts the service roles in this process (`all` runs the three of them). */
+export async function startRoles(role: ServiceRole, config: Config, log: Logger): Promise<Running> {
+  if (role === 'all') await migrate(config, log);
+  const db = openDatabase(config, log);
+  const metrics = createMetrics(role);
+  const registry = createTaskRegistry(config, db.sequelize);
+  const started: Running[] = [];
+  const wants = (r: ServiceRole) => role === r || role === 'all';
+  try {
+    // Web first and scheduler last: the first scheduled runs may call this process's own /healthz.
+    if (wants('web')) started.push(await startWeb(config, log.child({ role: 'web' }), db));
+    if (wants('worker'))
+      started.push(
+        await startWorker({ config, log: log.child({ role: 'worker' }), db, registry, metrics }),
+      );
+    if (wants('scheduler'))
+      started.push(
+        await startScheduler({
+          config,
+          log: log.child({ role: 'scheduler' }),
+          db,
+          registry,
+          metrics,
+        }),
+      );
+    const metricsServer = await serveMetrics(
+      metrics.registry,
+      config.METRICS_PORT,
+      config.METRICS_HOST,
+    );
+    started.push({ close: () => new Promise((resolve) => metricsServer.close(() => resolve())) });
+    log.info({ port: config.METRICS_PORT }, 'metrics served on /metrics');
+  } catch (error) {
+    await closeAll(started);
+    await db.close();
+    throw error;
+  }
+  return {
+    async close() {
+      // Newest first: the scheduler stops, the worker drains, the web role goes last.
+      await closeAll(started);
+      await db.close();
+    },
+  };
+}
+
+async function closeAll(started: Running[]): Promise<void> {
+  for (const running of [...started].reverse()) await running.close();
+}
