@@ -46,21 +46,31 @@ describe('scheduler', () => {
   const queue = () => queues.get('default');
   const schedulerIds = async () => (await queue().getJobSchedulers(0, -1)).map((s) => s.key);
   const currentSchedulerId = (row: PeriodicTask) =>
-    schedulerId(row.id, scheduleRevision(row, jobOptions(registry.require(row.task), row.priority)));
+    schedulerId(
+      row.id,
+      scheduleRevision(row, jobOptions(registry.require(row.task), row.priority)),
+    );
   const results = (periodicTaskId: number, status?: string) =>
     env.db.models.TaskResult.findAll({
       where: { periodicTaskId, ...(status ? { status } : {}) },
       order: [['scheduledFor', 'ASC']],
     });
-  const create = (input: Partial<PeriodicTaskInput> & Pick<PeriodicTaskInput, 'name' | 'schedule'>) =>
-    tasks.create({ task: 'test.echo', ...input });
+  const create = (
+    input: Partial<PeriodicTaskInput> & Pick<PeriodicTaskInput, 'name' | 'schedule'>,
+  ) => tasks.create({ task: 'test.echo', ...input });
 
   test('an interval schedule runs at its interval, every run recorded against its periodic task', async () => {
-    const row = await create({ name: 'every second', schedule: { type: 'interval', every: 1, period: 'seconds' } });
-    const runs = await waitFor(async () => {
-      const done = await results(row.id, 'succeeded');
-      return done.length >= 3 ? done : null;
-    }, { what: 'three runs' });
+    const row = await create({
+      name: 'every second',
+      schedule: { type: 'interval', every: 1, period: 'seconds' },
+    });
+    const runs = await waitFor(
+      async () => {
+        const done = await results(row.id, 'succeeded');
+        return done.length >= 3 ? done : null;
+      },
+      { what: 'three runs' },
+    );
     const due = runs.map((run) => run.scheduledFor!.getTime());
     assert.deepEqual(
       due.slice(1).map((time, i) => time - due[i]!),
@@ -72,30 +82,52 @@ describe('scheduler', () => {
   });
 
   test('a change reaches Redis through NOTIFY within a second, and the old schedule is removed', async () => {
-    const row = await create({ name: 'to be changed', schedule: { type: 'interval', every: 1, period: 'hours' } });
+    const row = await create({
+      name: 'to be changed',
+      schedule: { type: 'interval', every: 1, period: 'hours' },
+    });
     const before = currentSchedulerId(row);
-    await waitFor(async () => (await schedulerIds()).includes(before), { timeoutMs: 1000, what: 'the new schedule' });
+    await waitFor(async () => (await schedulerIds()).includes(before), {
+      timeoutMs: 1000,
+      what: 'the new schedule',
+    });
 
     const started = Date.now();
-    const changed = await tasks.update(row.id, { schedule: { type: 'interval', every: 2, period: 'hours' } });
+    const changed = await tasks.update(row.id, {
+      schedule: { type: 'interval', every: 2, period: 'hours' },
+    });
     const after = currentSchedulerId(changed);
     assert.notEqual(after, before);
-    await waitFor(async () => {
-      const ids = await schedulerIds();
-      return ids.includes(after) && !ids.includes(before);
-    }, { timeoutMs: 1000, what: 'the changed schedule to replace the old one' });
+    await waitFor(
+      async () => {
+        const ids = await schedulerIds();
+        return ids.includes(after) && !ids.includes(before);
+      },
+      { timeoutMs: 1000, what: 'the changed schedule to replace the old one' },
+    );
     assert.ok(Date.now() - started < 1000);
     const scheduled = await queue().getJobScheduler(after);
     assert.equal(scheduled?.every, 2 * 3_600_000);
     await tasks.remove(row.id);
-    await waitFor(async () => !(await schedulerIds()).includes(after), { timeoutMs: 1000, what: 'removal' });
+    await waitFor(async () => !(await schedulerIds()).includes(after), {
+      timeoutMs: 1000,
+      what: 'removal',
+    });
   });
 
   test('disabling stops the runs and enabling brings them back', async () => {
-    const row = await create({ name: 'toggled', schedule: { type: 'interval', every: 1, period: 'seconds' } });
-    await waitFor(async () => (await results(row.id, 'succeeded')).length >= 1, { what: 'a first run' });
+    const row = await create({
+      name: 'toggled',
+      schedule: { type: 'interval', every: 1, period: 'seconds' },
+    });
+    await waitFor(async () => (await results(row.id, 'succeeded')).length >= 1, {
+      what: 'a first run',
+    });
     await tasks.setEnabled(row.id, false);
-    await waitFor(async () => !(await schedulerIds()).some((id) => id.startsWith(`periodic:${row.id}:`)), { timeoutMs: 1000, what: 'the schedule to go' });
+    await waitFor(
+      async () => !(await schedulerIds()).some((id) => id.startsWith(`periodic:${row.id}:`)),
+      { timeoutMs: 1000, what: 'the schedule to go' },
+    );
     await sleep(300); // a run that was already under way may still finish
     const count = (await results(row.id)).length;
     await sleep(1_500);
@@ -109,10 +141,13 @@ describe('scheduler', () => {
     const at = new Date(Date.now() + 700);
     const row = await create({ name: 'clocked', schedule: { type: 'clocked', at } });
     assert.equal(row.oneOff, true);
-    const [run] = await waitFor(async () => {
-      const done = await results(row.id, 'succeeded');
-      return done.length ? done : null;
-    }, { what: 'the clocked run' });
+    const [run] = await waitFor(
+      async () => {
+        const done = await results(row.id, 'succeeded');
+        return done.length ? done : null;
+      },
+      { what: 'the clocked run' },
+    );
     assert.equal(run!.scheduledFor!.getTime(), at.getTime());
     assert.ok(run!.startedAt! >= at);
     await row.reload();
@@ -124,8 +159,14 @@ describe('scheduler', () => {
   });
 
   test('a one-off interval task runs once', async () => {
-    const row = await create({ name: 'one-off', oneOff: true, schedule: { type: 'interval', every: 1, period: 'seconds' } });
-    await waitFor(async () => (await results(row.id, 'succeeded')).length === 1, { what: 'the run' });
+    const row = await create({
+      name: 'one-off',
+      oneOff: true,
+      schedule: { type: 'interval', every: 1, period: 'seconds' },
+    });
+    await waitFor(async () => (await results(row.id, 'succeeded')).length === 1, {
+      what: 'the run',
+    });
     await sleep(1_500);
     assert.equal((await results(row.id)).filter((r) => r.status !== 'revoked').length, 1);
     await row.reload();
@@ -134,11 +175,21 @@ describe('scheduler', () => {
 
   test('start time delays the first run; an expired task is not scheduled', async () => {
     const startTime = new Date(Date.now() + 3_600_000);
-    const later = await create({ name: 'later', startTime, schedule: { type: 'interval', every: 5, period: 'minutes' } });
+    const later = await create({
+      name: 'later',
+      startTime,
+      schedule: { type: 'interval', every: 5, period: 'minutes' },
+    });
     const id = currentSchedulerId(later);
-    await waitFor(async () => (await schedulerIds()).includes(id), { timeoutMs: 1000, what: 'the schedule' });
+    await waitFor(async () => (await schedulerIds()).includes(id), {
+      timeoutMs: 1000,
+      what: 'the schedule',
+    });
     assert.equal((await queue().getJobScheduler(id))?.next, startTime.getTime());
-    assert.deepEqual(nextRunTimes(later, 2).map((d) => d.getTime()), [startTime.getTime(), startTime.getTime() + 300_000]);
+    assert.deepEqual(
+      nextRunTimes(later, 2).map((d) => d.getTime()),
+      [startTime.getTime(), startTime.getTime() + 300_000],
+    );
 
     const expired = await env.db.models.PeriodicTask.create({
       name: 'expired',
@@ -156,24 +207,41 @@ describe('scheduler', () => {
   });
 
   test('a crontab schedule is handed to BullMQ with its timezone, due when nextRunTimes says', async () => {
-    const row = await create({ name: 'paris mornings', schedule: { type: 'crontab', expression: '30 7 * * 1-5', timezone: 'Europe/Paris' } });
+    const row = await create({
+      name: 'paris mornings',
+      schedule: { type: 'crontab', expression: '30 7 * * 1-5', timezone: 'Europe/Paris' },
+    });
     const id = currentSchedulerId(row);
-    const scheduled = await waitFor(() => queue().getJobScheduler(id), { timeoutMs: 1000, what: 'the cron schedule' });
+    const scheduled = await waitFor(() => queue().getJobScheduler(id), {
+      timeoutMs: 1000,
+      what: 'the cron schedule',
+    });
     assert.equal(scheduled.pattern, '30 7 * * 1-5');
     assert.equal(scheduled.tz, 'Europe/Paris');
     assert.equal(scheduled.next, nextRunTimes(row, 1)[0]!.getTime());
-    const hour = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' });
+    const hour = new Intl.DateTimeFormat('en-GB', {
+      timeZone: 'Europe/Paris',
+      hour: '2-digit',
+      minute: '2-digit',
+    });
     assert.equal(hour.format(new Date(scheduled.next!)), '07:30');
     await tasks.remove(row.id);
   });
 
   test('run now queues one immediate run, even of a disabled task', async () => {
-    const row = await create({ name: 'manual', enabled: false, schedule: { type: 'interval', every: 1, period: 'days' } });
+    const row = await create({
+      name: 'manual',
+      enabled: false,
+      schedule: { type: 'interval', every: 1, period: 'days' },
+    });
     const jobId = await tasks.runNow(row.id);
-    const run = await waitFor(async () => {
-      const result = await env.db.models.TaskResult.findOne({ where: { jobId } });
-      return result?.status === 'succeeded' ? result : null;
-    }, { what: 'the manual run' });
+    const run = await waitFor(
+      async () => {
+        const result = await env.db.models.TaskResult.findOne({ where: { jobId } });
+        return result?.status === 'succeeded' ? result : null;
+      },
+      { what: 'the manual run' },
+    );
     assert.equal(run.periodicTaskId, row.id);
     await row.reload();
     assert.equal(row.totalRunCount, 1);
@@ -181,12 +249,23 @@ describe('scheduler', () => {
   });
 
   test('a job created from an outdated revision is skipped and recorded as revoked', async () => {
-    const row = await create({ name: 'stale', schedule: { type: 'interval', every: 1, period: 'days' } });
-    const job = await queue().add('test.echo', { args: [], kwargs: {}, periodicTaskId: row.id, revision: 'outdated' });
-    const result = await waitFor(async () => {
-      const found = await env.db.models.TaskResult.findOne({ where: { jobId: job.id! } });
-      return found?.status === 'revoked' ? found : null;
-    }, { what: 'the stale job to be skipped' });
+    const row = await create({
+      name: 'stale',
+      schedule: { type: 'interval', every: 1, period: 'days' },
+    });
+    const job = await queue().add('test.echo', {
+      args: [],
+      kwargs: {},
+      periodicTaskId: row.id,
+      revision: 'outdated',
+    });
+    const result = await waitFor(
+      async () => {
+        const found = await env.db.models.TaskResult.findOne({ where: { jobId: job.id! } });
+        return found?.status === 'revoked' ? found : null;
+      },
+      { what: 'the stale job to be skipped' },
+    );
     assert.match(result.error ?? '', /changed after the job was created/);
     await tasks.remove(row.id);
   });
@@ -194,12 +273,55 @@ describe('scheduler', () => {
   test('invalid schedules are refused with the field named and nothing written', async () => {
     const before = await env.db.models.PeriodicTask.count();
     const cases: Array<[Record<string, unknown>, RegExp]> = [
-      [{ name: 'bad cron', task: 'test.echo', schedule: { type: 'crontab', expression: '0 25 * * *' } }, /schedule\.expression: hour field "25"/],
-      [{ name: 'zero', task: 'test.echo', schedule: { type: 'interval', every: 0, period: 'seconds' } }, /schedule\.every: expected a number greater than 0/],
-      [{ name: 'negative', task: 'test.echo', schedule: { type: 'interval', every: -5, period: 'minutes' } }, /schedule\.every: /],
-      [{ name: 'no task', task: 'nope', schedule: { type: 'interval', every: 1, period: 'seconds' } }, /task: unknown task "nope"/],
-      [{ name: 'tz', task: 'test.echo', schedule: { type: 'crontab', expression: '* * * * *', timezone: 'Mars/Olympus' } }, /schedule\.timezone: unknown timezone "Mars\/Olympus"/],
-      [{ name: 'kwargs', task: 'test.sleep', kwargs: { ms: 'long' }, schedule: { type: 'interval', every: 1, period: 'seconds' } }, /kwargs\.ms: /],
+      [
+        {
+          name: 'bad cron',
+          task: 'test.echo',
+          schedule: { type: 'crontab', expression: '0 25 * * *' },
+        },
+        /schedule\.expression: hour field "25"/,
+      ],
+      [
+        {
+          name: 'zero',
+          task: 'test.echo',
+          schedule: { type: 'interval', every: 0, period: 'seconds' },
+        },
+        /schedule\.every: expected a number greater than 0/,
+      ],
+      [
+        {
+          name: 'negative',
+          task: 'test.echo',
+          schedule: { type: 'interval', every: -5, period: 'minutes' },
+        },
+        /schedule\.every: /,
+      ],
+      [
+        {
+          name: 'no task',
+          task: 'nope',
+          schedule: { type: 'interval', every: 1, period: 'seconds' },
+        },
+        /task: unknown task "nope"/,
+      ],
+      [
+        {
+          name: 'tz',
+          task: 'test.echo',
+          schedule: { type: 'crontab', expression: '* * * * *', timezone: 'Mars/Olympus' },
+        },
+        /schedule\.timezone: unknown timezone "Mars\/Olympus"/,
+      ],
+      [
+        {
+          name: 'kwargs',
+          task: 'test.sleep',
+          kwargs: { ms: 'long' },
+          schedule: { type: 'interval', every: 1, period: 'seconds' },
+        },
+        /kwargs\.ms: /,
+      ],
     ];
     for (const [input, message] of cases) {
       await assert.rejects(tasks.create(input), (error: Error) => {
@@ -208,9 +330,18 @@ describe('scheduler', () => {
         return true;
       });
     }
-    const row = await create({ name: 'kept', schedule: { type: 'interval', every: 1, period: 'days' } });
-    await assert.rejects(tasks.update(row.id, { schedule: { type: 'crontab', expression: '61 * * * *' } }), /minute field "61"/);
-    await assert.rejects(create({ name: 'kept', schedule: { type: 'interval', every: 1, period: 'days' } }), /name: a periodic task with this name already exists/);
+    const row = await create({
+      name: 'kept',
+      schedule: { type: 'interval', every: 1, period: 'days' },
+    });
+    await assert.rejects(
+      tasks.update(row.id, { schedule: { type: 'crontab', expression: '61 * * * *' } }),
+      /minute field "61"/,
+    );
+    await assert.rejects(
+      create({ name: 'kept', schedule: { type: 'interval', every: 1, period: 'days' } }),
+      /name: a periodic task with this name already exists/,
+    );
     await row.reload();
     assert.equal(row.scheduleType, 'interval');
     assert.equal(await env.db.models.PeriodicTask.count(), before + 1);
@@ -218,10 +349,18 @@ describe('scheduler', () => {
   });
 
   test('two schedulers at once never run a schedule twice', async () => {
-    const second = await startScheduler({ config: env.config, log: env.log, db: env.db, registry, metrics });
+    const second = await startScheduler({
+      config: env.config,
+      log: env.log,
+      db: env.db,
+      registry,
+      metrics,
+    });
     try {
       const rows = await Promise.all(
-        [1, 1, 2].map((every, i) => create({ name: `pair ${i}`, schedule: { type: 'interval', every, period: 'seconds' } })),
+        [1, 1, 2].map((every, i) =>
+          create({ name: `pair ${i}`, schedule: { type: 'interval', every, period: 'seconds' } }),
+        ),
       );
       // Both schedulers react to each change at the same moment; force a few more races.
       for (let i = 0; i < 3; i++) {
@@ -232,7 +371,9 @@ describe('scheduler', () => {
       const ids = rows.map((row) => row.id);
       await Promise.all(ids.map((id) => tasks.setEnabled(id, false)));
       await sleep(500);
-      const runs = await env.db.models.TaskResult.findAll({ where: { periodicTaskId: { [Op.in]: ids }, status: 'succeeded' } });
+      const runs = await env.db.models.TaskResult.findAll({
+        where: { periodicTaskId: { [Op.in]: ids }, status: 'succeeded' },
+      });
       assert.ok(runs.length >= 6, `only ${runs.length} runs`);
       const keys = runs.map((run) => `${run.periodicTaskId}@${run.scheduledFor!.getTime()}`);
       assert.equal(new Set(keys).size, keys.length, 'a due instant ran twice');

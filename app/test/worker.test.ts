@@ -46,7 +46,9 @@ describe('worker', () => {
     const jobId = await enqueue('test.sleep', { ms: 300 });
     const queued = await resultOf(jobId);
     assert.ok(queued, 'the queued row is written before the job is in Redis');
-    const started = await waitFor(async () => (await resultOf(jobId))?.status === 'started', { what: 'started' });
+    const started = await waitFor(async () => (await resultOf(jobId))?.status === 'started', {
+      what: 'started',
+    });
     assert.ok(started);
     const row = await finished(jobId);
     assert.equal(row.status, 'succeeded');
@@ -105,13 +107,17 @@ describe('worker', () => {
     assert.equal(await env.db.models.TaskResult.count({ where: { task: 'no.such.task' } }), 0);
 
     // A job that bypasses enqueueTask (another producer, an old version) fails without retries.
-    const job = await queues.get('default').add('test.sleep', { args: [], kwargs: { ms: -1 } }, { attempts: 3 });
+    const job = await queues
+      .get('default')
+      .add('test.sleep', { args: [], kwargs: { ms: -1 } }, { attempts: 3 });
     const row = await finished(job.id!);
     assert.equal(row.status, 'failed');
     assert.match(row.error ?? '', /^invalid kwargs: ms: /);
     assert.equal(row.attempts, 1);
 
-    const unknown = await queues.get('default').add('ghost.task', { args: [], kwargs: {} }, { attempts: 3 });
+    const unknown = await queues
+      .get('default')
+      .add('ghost.task', { args: [], kwargs: {} }, { attempts: 3 });
     const ghost = await finished(unknown.id!);
     assert.match(ghost.error ?? '', /unknown task "ghost\.task"/);
   });
@@ -142,6 +148,13 @@ describe('worker', () => {
     assert.ok(count('test.flaky', 'failed') >= 1);
     assert.ok(count('test.sleep', 'succeeded') >= 1);
     const durations = (await metrics.taskDuration.get()).values;
-    assert.ok(durations.some((v) => v.metricName === 'refresher_task_duration_seconds_count' && v.labels.task === 'test.sleep' && v.value >= 1));
+    assert.ok(
+      durations.some(
+        (v) =>
+          v.metricName === 'refresher_task_duration_seconds_count' &&
+          v.labels.task === 'test.sleep' &&
+          v.value >= 1,
+      ),
+    );
   });
 });

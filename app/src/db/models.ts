@@ -25,9 +25,9 @@ export interface TaskLogLine {
   message: string;
 }
 
-export class PeriodicTask extends Model<
-  InferAttributes<PeriodicTask>,
-  InferCreationAttributes<PeriodicTask>
+class PeriodicTaskBase extends Model<
+  InferAttributes<PeriodicTaskBase>,
+  InferCreationAttributes<PeriodicTaskBase>
 > {
   declare id: CreationOptional<number>;
   declare name: string;
@@ -53,9 +53,9 @@ export class PeriodicTask extends Model<
   declare updatedAt: CreationOptional<Date>;
 }
 
-export class TaskResult extends Model<
-  InferAttributes<TaskResult>,
-  InferCreationAttributes<TaskResult>
+class TaskResultBase extends Model<
+  InferAttributes<TaskResultBase>,
+  InferCreationAttributes<TaskResultBase>
 > {
   declare id: CreationOptional<string>;
   declare jobId: string;
@@ -78,9 +78,9 @@ export class TaskResult extends Model<
   declare durationMs: CreationOptional<number | null>;
 }
 
-export class SpeedtestServer extends Model<
-  InferAttributes<SpeedtestServer>,
-  InferCreationAttributes<SpeedtestServer>
+class SpeedtestServerBase extends Model<
+  InferAttributes<SpeedtestServerBase>,
+  InferCreationAttributes<SpeedtestServerBase>
 > {
   declare id: CreationOptional<number>;
   declare engine: string;
@@ -97,7 +97,7 @@ export class SpeedtestServer extends Model<
   declare updatedAt: CreationOptional<Date>;
 }
 
-export class Client extends Model<InferAttributes<Client>, InferCreationAttributes<Client>> {
+class ClientBase extends Model<InferAttributes<ClientBase>, InferCreationAttributes<ClientBase>> {
   declare id: CreationOptional<number>;
   declare ip: string;
   declare isp: CreationOptional<string>;
@@ -108,9 +108,9 @@ export class Client extends Model<InferAttributes<Client>, InferCreationAttribut
   declare updatedAt: CreationOptional<Date>;
 }
 
-export class Speedtest extends Model<
-  InferAttributes<Speedtest>,
-  InferCreationAttributes<Speedtest>
+class SpeedtestBase extends Model<
+  InferAttributes<SpeedtestBase>,
+  InferCreationAttributes<SpeedtestBase>
 > {
   declare id: CreationOptional<string>;
   declare startedAt: Date;
@@ -131,9 +131,9 @@ export class Speedtest extends Model<
   declare raw: CreationOptional<JsonValue>;
 }
 
-export class SpeedtestServerPing extends Model<
-  InferAttributes<SpeedtestServerPing>,
-  InferCreationAttributes<SpeedtestServerPing>
+class SpeedtestServerPingBase extends Model<
+  InferAttributes<SpeedtestServerPingBase>,
+  InferCreationAttributes<SpeedtestServerPingBase>
 > {
   declare speedtestId: ForeignKey<string>;
   declare serverId: ForeignKey<number>;
@@ -142,7 +142,7 @@ export class SpeedtestServerPing extends Model<
   declare chosen: CreationOptional<boolean>;
 }
 
-export class User extends Model<InferAttributes<User>, InferCreationAttributes<User>> {
+class UserBase extends Model<InferAttributes<UserBase>, InferCreationAttributes<UserBase>> {
   declare id: CreationOptional<number>;
   declare username: string;
   declare passwordHash: string;
@@ -155,7 +155,10 @@ export class User extends Model<InferAttributes<User>, InferCreationAttributes<U
   declare updatedAt: CreationOptional<Date>;
 }
 
-export class ApiToken extends Model<InferAttributes<ApiToken>, InferCreationAttributes<ApiToken>> {
+class ApiTokenBase extends Model<
+  InferAttributes<ApiTokenBase>,
+  InferCreationAttributes<ApiTokenBase>
+> {
   declare id: CreationOptional<number>;
   declare userId: ForeignKey<number>;
   declare name: string;
@@ -166,7 +169,10 @@ export class ApiToken extends Model<InferAttributes<ApiToken>, InferCreationAttr
   declare createdAt: CreationOptional<Date>;
 }
 
-export class Session extends Model<InferAttributes<Session>, InferCreationAttributes<Session>> {
+class SessionBase extends Model<
+  InferAttributes<SessionBase>,
+  InferCreationAttributes<SessionBase>
+> {
   declare sid: string;
   declare data: Record<string, unknown>;
   declare userId: ForeignKey<number> | null;
@@ -178,7 +184,11 @@ const { BIGINT, BOOLEAN, DATE, DOUBLE, INET, INTEGER, JSONB, STRING, TEXT } = Da
 const now = () => ({ type: DATE, allowNull: false, defaultValue: DataTypes.NOW });
 const coordinates = () => ({ lat: { type: DOUBLE }, lon: { type: DOUBLE } });
 
-/** Binds every model to one Sequelize instance (one per process) and declares the associations. */
+/**
+ * Binds the models to one Sequelize instance. Sequelize keeps a model's connection on the class
+ * itself, so each call works on fresh subclasses: two databases in one process (tests, tools)
+ * never share a model by accident.
+ */
 export function initModels(sequelize: Sequelize) {
   const options = (tableName: string) => ({
     sequelize,
@@ -186,6 +196,15 @@ export function initModels(sequelize: Sequelize) {
     underscored: true,
     timestamps: false,
   });
+  const PeriodicTask = class extends PeriodicTaskBase {};
+  const TaskResult = class extends TaskResultBase {};
+  const SpeedtestServer = class extends SpeedtestServerBase {};
+  const Client = class extends ClientBase {};
+  const Speedtest = class extends SpeedtestBase {};
+  const SpeedtestServerPing = class extends SpeedtestServerPingBase {};
+  const User = class extends UserBase {};
+  const ApiToken = class extends ApiTokenBase {};
+  const Session = class extends SessionBase {};
 
   PeriodicTask.init(
     {
@@ -366,3 +385,14 @@ export function initModels(sequelize: Sequelize) {
 }
 
 export type Models = ReturnType<typeof initModels>;
+
+// The row types, under the names the rest of the code uses.
+export type PeriodicTask = PeriodicTaskBase;
+export type TaskResult = TaskResultBase;
+export type SpeedtestServer = SpeedtestServerBase;
+export type Client = ClientBase;
+export type Speedtest = SpeedtestBase;
+export type SpeedtestServerPing = SpeedtestServerPingBase;
+export type User = UserBase;
+export type ApiToken = ApiTokenBase;
+export type Session = SessionBase;

@@ -2,6 +2,7 @@
 // self-describing: the queue board shows what will happen to it.
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Logger } from '../log.ts';
 import { QUEUE_NAMES, type QueueName, type TaskDefinition } from '../tasks/registry.ts';
 
 export interface JobData {
@@ -31,16 +32,22 @@ export class Queues {
   readonly #queues = new Map<QueueName, Queue<JobData>>();
   readonly connection: Redis;
   readonly prefix: string;
+  readonly #log: Logger | undefined;
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: Redis, prefix: string, log?: Logger) {
     this.connection = connection;
     this.prefix = prefix;
+    this.#log = log;
   }
 
   get(name: QueueName): Queue<JobData> {
     let queue = this.#queues.get(name);
     if (!queue) {
       queue = new Queue<JobData>(name, { connection: this.connection, prefix: this.prefix });
+      // Without a listener BullMQ prints every reconnect attempt; the connection logs outages once.
+      queue.on('error', (error) =>
+        this.#log?.debug({ err: error.message, queue: name }, 'queue error'),
+      );
       this.#queues.set(name, queue);
     }
     return queue;

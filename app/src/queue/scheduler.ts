@@ -56,7 +56,7 @@ export function schedulerId(periodicTaskId: number, revision: string): string {
 export async function startScheduler(deps: SchedulerDeps): Promise<RunningScheduler> {
   const { config, log, db, registry, metrics } = deps;
   const connection = createRedis(config.REDIS_URL, { log, name: 'scheduler' });
-  const queues = new Queues(connection, config.QUEUE_PREFIX);
+  const queues = new Queues(connection, config.QUEUE_PREFIX, log);
   let closed = false;
 
   async function desiredSchedulers(): Promise<Map<string, DesiredScheduler>> {

@@ -58,7 +58,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const recorder = new ResultRecorder(db, log);
   const shutdown = new AbortController();
   const connection = createRedis(config.REDIS_URL, { log, name: 'worker' });
-  const queues = new Queues(connection, config.QUEUE_PREFIX);
+  const queues = new Queues(connection, config.QUEUE_PREFIX, log);
 
   /**
    * A scheduled job runs only if its periodic task still wants it: not deleted, enabled, not

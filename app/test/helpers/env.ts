@@ -9,7 +9,8 @@ import { openDatabase, type Database } from '../../src/db/index.ts';
 import { migrateUp } from '../../src/db/migrator.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 
-export const BASE_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://127.0.0.1:5432/postgres';
+export const BASE_DATABASE_URL =
+  process.env.TEST_DATABASE_URL ?? 'postgres://127.0.0.1:5432/postgres';
 export const BASE_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export function uniqueName(kind: string): string {
@@ -35,7 +36,9 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 }
 
 export function testLogger(): Logger {
-  return createLogger({ LOG_LEVEL: (process.env.TEST_LOG_LEVEL as Config['LOG_LEVEL']) ?? 'silent' });
+  return createLogger({
+    LOG_LEVEL: (process.env.TEST_LOG_LEVEL as Config['LOG_LEVEL']) ?? 'silent',
+  });
 }
 
 export async function dropDatabase(name: string): Promise<void> {
@@ -73,7 +76,11 @@ export interface TestEnv {
 export async function createTestEnv(overrides: Record<string, string> = {}): Promise<TestEnv> {
   const name = uniqueName('db');
   const prefix = uniqueName('q');
-  const config = testConfig({ DATABASE_URL: databaseUrl(name), QUEUE_PREFIX: prefix, ...overrides });
+  const config = testConfig({
+    DATABASE_URL: databaseUrl(name),
+    QUEUE_PREFIX: prefix,
+    ...overrides,
+  });
   const log = testLogger();
   await ensureDatabase(config.DATABASE_URL);
   const db = openDatabase(config);
