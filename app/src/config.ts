@@ -3,16 +3,17 @@
 // failing at 3 a.m. on the first task that needs the value.
 import { z } from 'zod';
 
-const port = z.coerce
-  .number({ error: 'expected a TCP port number' })
-  .int('expected a whole number')
-  .min(1, 'expected a TCP port between 1 and 65535')
-  .max(65535, 'expected a TCP port between 1 and 65535');
-
-const positiveInt = z.coerce
-  .number({ error: 'expected a number' })
-  .int('expected a whole number')
-  .positive('expected a number greater than 0');
+// Digits only: Number() would also take "0x10", "1e3" or " " (as 0), which no one means in a port.
+const digits = (message: string) => z.string().trim().regex(/^\d+$/, message).transform(Number);
+const port = digits('expected a TCP port number').pipe(
+  z
+    .number()
+    .min(1, 'expected a TCP port between 1 and 65535')
+    .max(65535, 'expected a TCP port between 1 and 65535'),
+);
+const positiveInt = digits('expected a whole number').pipe(
+  z.number().positive('expected a number greater than 0'),
+);
 
 const url = (protocols: string[]) =>
   z.string().refine(
@@ -34,7 +35,7 @@ export const envSchema = z.object({
 
   DATABASE_URL: url(['postgres', 'postgresql']).default('postgres://localhost:5432/refresher'),
   /** Max connections per process; PostgreSQL's default max_connections is 100. */
-  DATABASE_POOL_MAX: positiveInt.max(100, 'expected at most 100').default(10),
+  DATABASE_POOL_MAX: positiveInt.pipe(z.number().max(100, 'expected at most 100')).default(10),
   REDIS_URL: url(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
   /** Prefix of every BullMQ key, so several deployments (or test runs) can share one Redis. */
   QUEUE_PREFIX: z
@@ -49,16 +50,20 @@ export const envSchema = z.object({
   METRICS_HOST: z.string().min(1, 'expected a host name or address').default('0.0.0.0'),
 
   /** Jobs one worker runs at once on the default queue (speedtests always run one at a time). */
-  WORKER_CONCURRENCY: positiveInt.max(1000, 'expected at most 1000').default(20),
+  WORKER_CONCURRENCY: positiveInt.pipe(z.number().max(1000, 'expected at most 1000')).default(20),
   /** How long a worker's lock on a job lasts; a crashed worker's jobs run again after it expires. */
-  WORKER_LOCK_MS: positiveInt.min(1000, 'expected at least 1000').default(30_000),
+  WORKER_LOCK_MS: positiveInt.pipe(z.number().min(1000, 'expected at least 1000')).default(30_000),
   /** How often workers look for jobs whose worker died (stalled jobs). */
-  WORKER_STALLED_INTERVAL_MS: positiveInt.min(500, 'expected at least 500').default(15_000),
+  WORKER_STALLED_INTERVAL_MS: positiveInt
+    .pipe(z.number().min(500, 'expected at least 500'))
+    .default(15_000),
   /** On SIGTERM, how long running jobs may take to finish before they are put back in the queue. */
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(20_000),
 
   /** The full reconcile of schedules that repairs any drift LISTEN/NOTIFY could have missed. */
-  SCHEDULER_RECONCILE_MS: positiveInt.min(1000, 'expected at least 1000').default(60_000),
+  SCHEDULER_RECONCILE_MS: positiveInt
+    .pipe(z.number().min(1000, 'expected at least 1000'))
+    .default(60_000),
 
   /** Task results and speedtests older than this are deleted by maintenance.prune_results. */
   RESULT_RETENTION_DAYS: positiveInt.default(365),

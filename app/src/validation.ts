@@ -18,10 +18,13 @@ export class ValidationError extends Error {
 }
 
 export function issuesOf(error: z.ZodError, prefix: PropertyKey[] = []): FieldIssue[] {
-  return error.issues.map((issue) => ({
-    path: [...prefix, ...issue.path].map(String).join('.'),
-    message: issue.message,
-  }));
+  const at = (path: PropertyKey[]) => [...prefix, ...path].map(String).join('.');
+  return error.issues.flatMap((issue) =>
+    // An unknown key is a problem of that key, not of the object that holds it.
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ path: at([...issue.path, key]), message: 'unknown field' }))
+      : [{ path: at(issue.path), message: issue.message }],
+  );
 }
 
 /** Parses with the schema or throws a ValidationError naming every field at fault. */

@@ -69,6 +69,9 @@ export const scheduleSchema = z.discriminatedUnion('type', [
     })
     .strict()
     .superRefine((value, ctx) => {
+      // An unknown timezone is reported on its own field; parsing with it would blame the
+      // expression too, with cron-parser's "unhandled timestamp: Invalid Date".
+      if (!isValidTimezone(value.timezone)) return;
       const problem = crontabProblem(value.expression, value.timezone);
       if (problem) ctx.addIssue({ code: 'custom', path: ['expression'], message: problem });
     }),

@@ -83,18 +83,20 @@ function check(
           }
           resolve(result);
         });
-        response.on('error', reject);
+        response.on('error', (error) => reject(failure(url, error, timeoutMs, signal)));
       },
     );
-    request.on('error', (error) => {
-      const reason =
-        error.name === 'AbortError' || error.name === 'TimeoutError'
-          ? signal.aborted
-            ? 'aborted'
-            : `no answer within ${timeoutMs} ms`
-          : error.message;
-      reject(new Error(`GET ${url} failed: ${reason}`, { cause: error }));
-    });
+    request.on('error', (error) => reject(failure(url, error, timeoutMs, signal)));
     request.end();
   });
+}
+
+function failure(url: string, error: Error, timeoutMs: number, signal: AbortSignal): Error {
+  const aborted = error.name === 'AbortError' || error.name === 'TimeoutError';
+  const reason = !aborted
+    ? error.message
+    : signal.aborted
+      ? 'aborted'
+      : `no answer within ${timeoutMs} ms`;
+  return new Error(`GET ${url} failed: ${reason}`, { cause: error });
 }
