@@ -30,7 +30,6 @@ const url = (protocols: string[]) =>
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 
   DATABASE_URL: url(['postgres', 'postgresql']).default('postgres://localhost:5432/refresher'),

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.ts';
 import { openDatabase } from './db/index.ts';
-import { createMigrator } from './db/migrator.ts';
+import { migrateDown } from './db/migrator.ts';
 import { createLogger } from './log.ts';
 import { migrate, SERVICE_ROLES, startRoles, type ServiceRole } from './roles.ts';
 
@@ -51,11 +51,8 @@ async function main(argv: string[]): Promise<number> {
     }
     const db = openDatabase(config, log);
     try {
-      const reverted = await createMigrator(db.sequelize, log).down();
-      log.info(
-        { reverted: reverted.map((m) => m.name) },
-        reverted.length ? 'migration reverted' : 'nothing to revert',
-      );
+      const reverted = await migrateDown(db.sequelize, config.DATABASE_URL, log);
+      log.info({ reverted }, reverted.length ? 'migration reverted' : 'nothing to revert');
     } finally {
       await db.close();
     }

@@ -70,16 +70,22 @@ export async function startRoles(role: ServiceRole, config: Config, log: Logger)
   const wants = (r: ServiceRole) => role === r || role === 'all';
   try {
     // Web first and scheduler last: the first scheduled runs may call this process's own /healthz.
-    if (wants('web')) started.push(await startWeb(config, log.child({ role: 'web' }), db));
+    if (wants('web')) started.push(await startWeb(config, log.child({ component: 'web' }), db));
     if (wants('worker'))
       started.push(
-        await startWorker({ config, log: log.child({ role: 'worker' }), db, registry, metrics }),
+        await startWorker({
+          config,
+          log: log.child({ component: 'worker' }),
+          db,
+          registry,
+          metrics,
+        }),
       );
     if (wants('scheduler'))
       started.push(
         await startScheduler({
           config,
-          log: log.child({ role: 'scheduler' }),
+          log: log.child({ component: 'scheduler' }),
           db,
           registry,
           metrics,

@@ -31,7 +31,6 @@ function assertRefused(env: Record<string, string>, lines: (string | RegExp)[]):
 describe('loadConfig', () => {
   test('an empty environment gives the documented defaults', () => {
     assert.deepEqual(loadConfig({}), {
-      NODE_ENV: 'development',
       LOG_LEVEL: 'info',
       DATABASE_URL: 'postgres://localhost:5432/refresher',
       DATABASE_POOL_MAX: 10,

@@ -348,6 +348,48 @@ describe('scheduler', () => {
     await tasks.remove(row.id);
   });
 
+  test('a row written around the validation cannot stop the other schedules', async () => {
+    // Plain SQL (psql, a migration, Grafana) bypasses the zod checks; BullMQ refuses the crontab.
+    const broken = await env.db.models.PeriodicTask.create({
+      name: 'broken by hand',
+      task: 'test.echo',
+      scheduleType: 'crontab',
+      crontab: '61 * * * *',
+    });
+    const healthy = await create({
+      name: 'healthy',
+      schedule: { type: 'interval', every: 1, period: 'days' },
+    });
+    const id = currentSchedulerId(healthy);
+    await waitFor(async () => (await schedulerIds()).includes(id), {
+      timeoutMs: 1000,
+      what: 'the healthy schedule',
+    });
+    const report = await scheduler.reconcile();
+    assert.equal(report.failed, 1);
+    assert.ok(!(await schedulerIds()).some((s) => s.startsWith(`periodic:${broken.id}:`)));
+    await tasks.remove(broken.id);
+    await tasks.remove(healthy.id);
+    assert.equal((await scheduler.reconcile()).failed, 0);
+  });
+
+  test('a clocked row written by SQL without one_off still runs only once', async () => {
+    const at = new Date(Date.now() + 300);
+    const row = await env.db.models.PeriodicTask.create({
+      name: 'clocked by hand',
+      task: 'test.echo',
+      scheduleType: 'clocked',
+      clockedAt: at,
+      oneOff: false,
+    });
+    await waitFor(async () => (await results(row.id, 'succeeded')).length === 1, {
+      what: 'the run',
+    });
+    await row.reload();
+    assert.equal(row.enabled, false);
+    await tasks.remove(row.id);
+  });
+
   test('two schedulers at once never run a schedule twice', async () => {
     const second = await startScheduler({
       config: env.config,

@@ -122,6 +122,22 @@ describe('worker', () => {
     assert.match(ghost.error ?? '', /unknown task "ghost\.task"/);
   });
 
+  test('a job BullMQ fails for stalling too often is recorded as failed', async () => {
+    // BullMQ marks such a job with a deferred failure and fails it without calling the processor.
+    const job = await queues
+      .get('default')
+      .add('test.echo', { args: [], kwargs: {} }, { delay: 300 });
+    await queues.connection.hset(
+      queues.get('default').toKey(job.id!),
+      'defa',
+      'job stalled more than allowable limit',
+    );
+    const row = await finished(job.id!);
+    assert.equal(row.status, 'failed');
+    assert.equal(row.error, 'job stalled more than allowable limit');
+    assert.equal(row.logs.length, 0, 'the handler never ran');
+  });
+
   test('runs linked to a periodic task update its last run and run count', async () => {
     const periodic = await env.db.models.PeriodicTask.create({
       name: 'echo every hour',

@@ -11,7 +11,8 @@ export interface ConnectionParts {
   user: string;
   password: string | undefined;
   database: string;
-  ssl: boolean;
+  /** false, or TLS options following libpq's sslmode: verify-ca/verify-full check the server. */
+  ssl: false | { rejectUnauthorized: boolean };
 }
 
 export function parseDatabaseUrl(databaseUrl: string): ConnectionParts {
@@ -24,7 +25,10 @@ export function parseDatabaseUrl(databaseUrl: string): ConnectionParts {
     user: decodeURIComponent(url.username) || process.env.PGUSER || userInfo().username,
     password: url.password ? decodeURIComponent(url.password) : undefined,
     database: database || 'refresher',
-    ssl: sslmode !== null && sslmode !== 'disable',
+    ssl:
+      sslmode === null || sslmode === 'disable'
+        ? false
+        : { rejectUnauthorized: sslmode === 'verify-ca' || sslmode === 'verify-full' },
   };
 }
 
@@ -38,7 +42,7 @@ export function createSequelize(
     port: parts.port,
     dialect: 'postgres',
     dialectModule: pg,
-    dialectOptions: parts.ssl ? { ssl: { rejectUnauthorized: false } } : {},
+    dialectOptions: parts.ssl ? { ssl: parts.ssl } : {},
     logging: options.log ? (sql: string) => options.log?.trace({ sql }, 'sql') : false,
     pool: { max: options.poolMax ?? 10, min: 0, idle: 10_000, acquire: 30_000 },
     define: { underscored: true, timestamps: false },
@@ -53,7 +57,7 @@ export function createPgClient(databaseUrl: string, database?: string): pg.Clien
     user: parts.user,
     password: parts.password,
     database: database ?? parts.database,
-    ssl: parts.ssl ? { rejectUnauthorized: false } : undefined,
+    ssl: parts.ssl || undefined,
     application_name: 'refresher',
   });
 }

@@ -38,21 +38,38 @@ export function createMigrator(sequelize: Sequelize, log?: Logger): Umzug<Sequel
 const MIGRATION_LOCK_KEY = 7_265_120_031;
 
 /**
- * Applies every pending migration and returns the names applied. An advisory lock, held on a
- * connection of its own, makes processes that start together migrate one after the other.
+ * Runs `work` holding an advisory lock on a connection of its own, so processes that start
+ * together migrate one after the other.
  */
+async function withMigrationLock<T>(databaseUrl: string, work: () => Promise<T>): Promise<T> {
+  const lock = createPgClient(databaseUrl);
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    return await work();
+  } finally {
+    await lock.end();
+  }
+}
+
+/** Applies every pending migration; returns the names applied. */
 export async function migrateUp(
   sequelize: Sequelize,
   databaseUrl: string,
   log?: Logger,
 ): Promise<string[]> {
-  const lock = createPgClient(databaseUrl);
-  await lock.connect();
-  try {
-    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    const applied = await createMigrator(sequelize, log).up();
-    return applied.map((m) => m.name);
-  } finally {
-    await lock.end();
-  }
+  const applied = await withMigrationLock(databaseUrl, () => createMigrator(sequelize, log).up());
+  return applied.map((m) => m.name);
+}
+
+/** Reverts the latest migration; returns its name (none when nothing is applied). */
+export async function migrateDown(
+  sequelize: Sequelize,
+  databaseUrl: string,
+  log?: Logger,
+): Promise<string[]> {
+  const reverted = await withMigrationLock(databaseUrl, () =>
+    createMigrator(sequelize, log).down(),
+  );
+  return reverted.map((m) => m.name);
 }

@@ -2,9 +2,8 @@
 // thousands of jobs a second cost a few statements, and a job only completes in BullMQ once its row
 // is stored. When PostgreSQL is unreachable the batch is retried with backoff until it lands:
 // a result is never dropped because the database blinked.
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AbstractDataType, CreationAttributes } from 'sequelize';
-import { isConnectionError, type Database } from '../db/index.ts';
+import { retryWhileUnreachable, type Database } from '../db/index.ts';
 import type { TaskResult } from '../db/models.ts';
 import type { Logger } from '../log.ts';
 
@@ -21,33 +20,53 @@ interface PendingWrite {
 }
 
 /**
- * One multi-row upsert for a whole batch. Rows travel as a single jsonb parameter and are unpacked
- * by jsonb_to_recordset: far cheaper than building a model instance per row, and the column list
- * comes from the model, so it cannot drift from the rest of the code.
+ * One statement per batch, so a batch costs one round trip and is atomic: a multi-row upsert of
+ * the results plus, in a data-modifying CTE, the run bookkeeping of their periodic tasks. Rows
+ * travel as jsonb parameters unpacked by jsonb_to_recordset, far cheaper than a model instance per
+ * row; the column list comes from the model, so it cannot drift from the rest of the code.
  */
-function upsertStatement(model: Database['models']['TaskResult']): {
-  sql: string;
-  toRecord(row: TaskResultRow): object;
-} {
+function batchStatement(model: Database['models']['TaskResult']) {
   const columns = Object.entries(model.getAttributes())
     .filter(([name]) => name !== 'id')
     .map(([name, attribute]) => ({
-      name,
+      name: name as keyof TaskResultRow,
       field: attribute.field ?? name,
       type: (attribute.type as AbstractDataType).toSql(),
     }));
-  const fields = columns.map((c) => c.field).join(', ');
+  const fields = columns.map((c) => c.field);
+  // A periodic task deleted while its job ran leaves the result unlinked instead of failing it.
+  const selected = fields.map((f) => (f === 'periodic_task_id' ? 'p.id' : `r.${f}`));
+  const sql = `
+    WITH stored AS (
+      INSERT INTO ${model.getTableName()} (${fields.join(', ')})
+      SELECT ${selected.join(', ')}
+        FROM jsonb_to_recordset($1::jsonb) AS r(${columns.map((c) => `${c.field} ${c.type}`).join(', ')})
+        LEFT JOIN periodic_tasks AS p ON p.id = r.periodic_task_id
+      ON CONFLICT (job_id) DO UPDATE SET
+        ${fields
+          .filter((f) => f !== 'job_id')
+          .map((f) => `${f} = EXCLUDED.${f}`)
+          .join(', ')}
+      RETURNING 1
+    ), counted AS (
+      UPDATE periodic_tasks AS p
+         SET last_run_at = GREATEST(p.last_run_at, r.at), total_run_count = p.total_run_count + r.count
+        FROM jsonb_to_recordset($2::jsonb) AS r(id integer, count integer, at timestamptz)
+       WHERE p.id = r.id
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM stored) AS stored, (SELECT count(*) FROM counted) AS counted`;
   return {
-    sql: `INSERT INTO ${model.getTableName()} (${fields})
-          SELECT ${fields} FROM jsonb_to_recordset($1::jsonb)
-            AS r(${columns.map((c) => `${c.field} ${c.type}`).join(', ')})
-          ON CONFLICT (job_id) DO UPDATE SET
-            ${columns
-              .filter((c) => c.field !== 'job_id')
-              .map((c) => `${c.field} = EXCLUDED.${c.field}`)
-              .join(', ')}`,
-    toRecord: (row) =>
-      Object.fromEntries(columns.map((c) => [c.field, row[c.name as keyof TaskResultRow] ?? null])),
+    sql,
+    bind(rows: Iterable<TaskResultRow>, runs: Map<number, { count: number; at: Date }>): string[] {
+      const records = [...rows].map((row) =>
+        Object.fromEntries(columns.map((c) => [c.field, row[c.name] ?? null])),
+      );
+      return [
+        JSON.stringify(records),
+        JSON.stringify([...runs].map(([id, run]) => ({ id, ...run }))),
+      ];
+    },
   };
 }
 
@@ -55,7 +74,7 @@ export class ResultRecorder {
   readonly #db: Database;
   readonly #log: Logger;
   readonly #maxBatch: number;
-  readonly #upsert: ReturnType<typeof upsertStatement>;
+  readonly #statement: ReturnType<typeof batchStatement>;
   #pending: PendingWrite[] = [];
   #flushing: Promise<void> | null = null;
   #closed = false;
@@ -64,7 +83,7 @@ export class ResultRecorder {
     this.#db = db;
     this.#log = log;
     this.#maxBatch = options.maxBatch ?? 500;
-    this.#upsert = upsertStatement(db.models.TaskResult);
+    this.#statement = batchStatement(db.models.TaskResult);
   }
 
   /** Stores the row (insert, or replace the row of the same job id); resolves once it is stored. */
@@ -117,45 +136,23 @@ export class ResultRecorder {
         runs.set(row.periodicTaskId, run);
       }
     }
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#db.sequelize.transaction(async (transaction) => {
-          await this.#db.sequelize.query(this.#upsert.sql, {
-            transaction,
-            bind: [JSON.stringify([...rows.values()].map(this.#upsert.toRecord))],
-          });
-          if (runs.size) {
-            await this.#db.sequelize.query(
-              `UPDATE periodic_tasks AS p
-                  SET last_run_at = GREATEST(p.last_run_at, r.at), total_run_count = p.total_run_count + r.count
-                 FROM jsonb_to_recordset($1::jsonb) AS r(id integer, count integer, at timestamptz)
-                WHERE p.id = r.id`,
-              {
-                transaction,
-                bind: [JSON.stringify([...runs].map(([id, run]) => ({ id, ...run })))],
-              },
-            );
-          }
-        });
-        if (attempt > 1)
-          this.#log.info({ attempt, rows: rows.size }, 'task results stored after retrying');
-        for (const write of batch) write.resolve();
+    try {
+      await retryWhileUnreachable(
+        () =>
+          this.#db.sequelize.query(this.#statement.sql, {
+            bind: this.#statement.bind(rows.values(), runs),
+          }),
+        { log: this.#log, what: 'task result write' },
+      );
+      for (const write of batch) write.resolve();
+    } catch (error) {
+      // One bad row (say, a result jsonb refuses) must not fail the jobs batched with it.
+      if (batch.length > 1) {
+        for (const write of batch) await this.#store([write]);
         return;
-      } catch (error) {
-        if (!isConnectionError(error)) {
-          this.#log.error({ err: error }, 'storing task results failed');
-          for (const write of batch) write.reject(error);
-          return;
-        }
-        const delay = Math.min(50 * 2 ** attempt, 2_000);
-        if (attempt === 1 || attempt % 10 === 0) {
-          this.#log.warn(
-            { err: (error as Error).message, attempt, rows: rows.size },
-            'database unreachable; retrying task result write',
-          );
-        }
-        await sleep(delay);
       }
+      this.#log.error({ err: error, jobId: batch[0]?.row.jobId }, 'storing a task result failed');
+      for (const write of batch) write.reject(error);
     }
   }
 }

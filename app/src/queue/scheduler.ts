@@ -32,9 +32,20 @@ export interface SchedulerDeps {
 }
 
 export interface ReconcileReport {
+  /** Schedules in force after the reconcile (within its scope). */
   schedules: number;
   added: number;
   removed: number;
+  /** Rows whose schedule BullMQ refused (an invalid crontab written by plain SQL, say). */
+  failed: number;
+}
+
+/** Errors about one row's schedule, as opposed to Redis being unreachable. */
+function isRowError(error: unknown): boolean {
+  const message = (error as Error)?.message ?? '';
+  return !/ECONNREFUSED|ECONNRESET|Connection is closed|ETIMEDOUT|max retries|Stream isn't writeable/i.test(
+    message,
+  );
 }
 
 export interface RunningScheduler {
@@ -59,8 +70,15 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
   const queues = new Queues(connection, config.QUEUE_PREFIX, log);
   let closed = false;
 
-  async function desiredSchedulers(): Promise<Map<string, DesiredScheduler>> {
-    const rows = await db.models.PeriodicTask.findAll({ where: { enabled: true } });
+  /** The schedulers that should exist: for every enabled row, or only for the given ids. */
+  async function desiredSchedulers(
+    ids: Set<number> | null,
+  ): Promise<Map<string, DesiredScheduler>> {
+    // raw: plain objects, no model instance per row; the reconcile stays cheap at 100,000 rows.
+    const rows = await db.models.PeriodicTask.findAll({
+      where: ids ? { enabled: true, id: [...ids] } : { enabled: true },
+      raw: true,
+    });
     const desired = new Map<string, DesiredScheduler>();
     const now = Date.now();
     for (const row of rows) {
@@ -88,18 +106,41 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     return desired;
   }
 
-  async function reconcileOnce(): Promise<ReconcileReport> {
-    const desired = await desiredSchedulers();
+  /** Scheduler ids in Redis: all of ours, or only those of the given periodic tasks. */
+  async function existingSchedulers(key: string, ids: Set<number> | null): Promise<Set<string>> {
+    if (!ids) {
+      // Only the ids: cheaper than getJobSchedulers(), which loads every scheduler's template.
+      const all = await connection.zrange(key, 0, -1);
+      return new Set(all.filter((id) => id.startsWith(SCHEDULER_ID_PREFIX)));
+    }
+    const found = new Set<string>();
+    for (const id of ids) {
+      let cursor = '0';
+      do {
+        const [next, entries] = await connection.zscan(
+          key,
+          cursor,
+          'MATCH',
+          `${SCHEDULER_ID_PREFIX}${id}:*`,
+          'COUNT',
+          1000,
+        );
+        for (let i = 0; i < entries.length; i += 2) found.add(entries[i]!);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+    return found;
+  }
+
+  /** Makes Redis match PostgreSQL, for every row (ids null) or for the rows that changed. */
+  async function reconcileOnce(ids: Set<number> | null): Promise<ReconcileReport> {
+    const desired = await desiredSchedulers(ids);
     let added = 0;
     let removed = 0;
+    let failed = 0;
     for (const queueName of QUEUE_NAMES) {
       const queue = queues.get(queueName);
-      // Only the ids: cheaper than getJobSchedulers(), which loads every scheduler's template.
-      const existing = new Set(
-        (await connection.zrange(queue.toKey('repeat'), 0, -1)).filter((id) =>
-          id.startsWith(SCHEDULER_ID_PREFIX),
-        ),
-      );
+      const existing = await existingSchedulers(queue.toKey('repeat'), ids);
       for (const id of existing) {
         if (desired.get(id)?.queue === queueName) continue;
         await queue.removeJobScheduler(id);
@@ -107,48 +148,80 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
       }
       for (const [id, { queue: target, row, template }] of desired) {
         if (target !== queueName || existing.has(id)) continue;
-        await queue.upsertJobScheduler(id, repeatOptions(row), template);
-        added++;
+        try {
+          await queue.upsertJobScheduler(id, repeatOptions(row), template);
+          added++;
+        } catch (error) {
+          // A row written around the validation (plain SQL, say) must not stop every other schedule.
+          if (!isRowError(error)) throw error;
+          failed++;
+          log.error(
+            { periodicTask: row.name, err: (error as Error).message },
+            'periodic task cannot be scheduled; fix or disable it',
+          );
+        }
       }
     }
-    metrics.schedules.set(desired.size);
-    if (added || removed)
-      log.info({ schedules: desired.size, added, removed }, 'schedules reconciled');
-    return { schedules: desired.size, added, removed };
+    if (!ids) metrics.schedules.set(desired.size - failed);
+    if (added || removed || failed) {
+      log.info({ scope: ids ? [...ids] : 'all', added, removed, failed }, 'schedules reconciled');
+    }
+    return { schedules: desired.size - failed, added, removed, failed };
   }
 
-  // Reconciles never overlap: requests during one share a single follow-up run.
-  let running: Promise<ReconcileReport> | null = null;
-  let next: Promise<ReconcileReport> | null = null;
+  // Requests are queued and served one reconcile at a time. A full reconcile also covers any ids
+  // waiting; ids that arrive together (a burst of NOTIFYs) are served by one scoped reconcile.
+  let pendingFull = false;
+  const pendingIds = new Set<number>();
+  const fullWaiters: Array<{
+    resolve(report: ReconcileReport): void;
+    reject(error: unknown): void;
+  }> = [];
+  let draining = false;
+  let drained: Promise<void> = Promise.resolve();
   let retryTimer: NodeJS.Timeout | undefined;
-  function runReconcile(trigger: string): Promise<ReconcileReport> {
-    const run: Promise<ReconcileReport> = reconcileOnce()
-      .catch((error: unknown) => {
-        log.warn({ err: (error as Error).message, trigger }, 'reconcile failed; retrying in 1 s');
-        clearTimeout(retryTimer);
-        if (!closed) retryTimer = setTimeout(() => reconcileQuietly('retry'), 1_000);
-        throw error;
-      })
-      .finally(() => {
-        if (running === run) running = null;
-      });
-    running = run;
-    return run;
-  }
-  function reconcile(trigger: string): Promise<ReconcileReport> {
+
+  function request(trigger: string, ids?: number[]): void {
+    if (closed) return;
     metrics.reconciles.inc({ trigger });
-    if (!running) return runReconcile(trigger);
-    next ??= running
-      .catch(() => undefined)
-      .then(() => {
-        next = null;
-        return runReconcile(trigger);
-      });
-    return next;
+    if (ids) for (const id of ids) pendingIds.add(id);
+    else pendingFull = true;
+    if (!draining) drained = drain();
   }
-  const reconcileQuietly = (trigger: string) => {
-    if (!closed) reconcile(trigger).catch(() => undefined);
-  };
+
+  async function drain(): Promise<void> {
+    draining = true;
+    try {
+      while (!closed && (pendingFull || pendingIds.size)) {
+        const ids = pendingFull ? null : new Set(pendingIds);
+        const waiters = pendingFull ? fullWaiters.splice(0) : [];
+        pendingFull = false;
+        pendingIds.clear();
+        try {
+          const report = await reconcileOnce(ids);
+          for (const waiter of waiters) waiter.resolve(report);
+        } catch (error) {
+          log.warn({ err: (error as Error).message }, 'reconcile failed; retrying in 1 s');
+          for (const waiter of waiters) waiter.reject(error);
+          clearTimeout(retryTimer);
+          retryTimer = setTimeout(() => request('retry'), 1_000);
+        }
+      }
+    } finally {
+      draining = false;
+      for (const waiter of closed ? fullWaiters.splice(0) : [])
+        waiter.reject(new Error('scheduler closed'));
+    }
+  }
+
+  /** A full reconcile; resolves with its report once it has run. */
+  function reconcile(trigger: string): Promise<ReconcileReport> {
+    if (closed) return Promise.reject(new Error('scheduler closed'));
+    return new Promise((resolve, reject) => {
+      fullWaiters.push({ resolve, reject });
+      request(trigger);
+    });
+  }
 
   // LISTEN on a connection of its own, re-established (and followed by a full reconcile) whenever
   // it drops, since notifications sent while we were away are lost.
@@ -171,13 +244,13 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     listener = client;
     client.on('error', retry);
     client.on('end', () => retry(new Error('connection ended')));
-    client.on('notification', () => reconcileQuietly('notify'));
+    client.on('notification', (message) => request('notify', [Number(message.payload)]));
     try {
       await client.connect();
       await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
       if (attempt > 0) {
         log.info('PostgreSQL LISTEN connection restored');
-        reconcileQuietly('pg-reconnect');
+        request('pg-reconnect');
       }
       attempt = 0;
     } catch (error) {
@@ -191,10 +264,10 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
   connection.on('error', () => (redisWasDown = true));
   connection.on('ready', () => {
     // A restarted Redis without persistence has lost every scheduler: put them back now.
-    if (redisWasDown) reconcileQuietly('redis-reconnect');
+    if (redisWasDown) request('redis-reconnect');
     redisWasDown = false;
   });
-  const periodic = setInterval(() => reconcileQuietly('periodic'), config.SCHEDULER_RECONCILE_MS);
+  const periodic = setInterval(() => request('periodic'), config.SCHEDULER_RECONCILE_MS);
   log.info({ reconcileMs: config.SCHEDULER_RECONCILE_MS }, 'scheduler started');
 
   return {
@@ -204,7 +277,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
       clearInterval(periodic);
       clearTimeout(retryTimer);
       clearTimeout(listenRetry);
-      await running?.catch(() => undefined);
+      await drained;
       const client = listener;
       listener = null;
       await client?.end().catch(() => undefined);

@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Config } from '../config.ts';
-import type { Database } from '../db/index.ts';
+import { retryWhileUnreachable, type Database } from '../db/index.ts';
 import type { JsonValue, TaskLogLine, TaskStatus } from '../db/models.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/registry.ts';
@@ -63,17 +63,14 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   /**
    * A scheduled job runs only if its periodic task still wants it: not deleted, enabled, not
    * expired, and of the current revision. A one-off task is claimed (disabled) atomically, so no
-   * second copy of its job can ever run. Jobs already admitted once (a retry, or a rerun after a
-   * crash) are not checked again.
+   * second copy of its job can ever run. A job started before (a retry, a rerun after a crash or
+   * a shutdown) was admitted then and is not checked again: BullMQ counts every start.
    */
   async function admissionProblem(job: Job<JobData>, task: TaskDefinition): Promise<string | null> {
     const { periodicTaskId, revision } = job.data;
     if (periodicTaskId === undefined || revision === undefined) return null;
-    const [admitted, row] = await Promise.all([
-      db.models.TaskResult.count({ where: { jobId: job.id } }),
-      db.models.PeriodicTask.findByPk(periodicTaskId),
-    ]);
-    if (admitted) return null;
+    if (job.attemptsStarted > 1) return null;
+    const row = await db.models.PeriodicTask.findByPk(periodicTaskId);
     if (!row) return 'its periodic task was deleted';
     if (!row.enabled) return 'its periodic task is disabled';
     if (row.expiresAt && row.expiresAt.getTime() < Date.now())
@@ -81,7 +78,8 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     if (scheduleRevision(row, jobOptions(task, row.priority)) !== revision) {
       return 'its periodic task was changed after the job was created';
     }
-    if (row.oneOff) {
+    // A clocked schedule has a single instant: it runs once even if a row says otherwise.
+    if (row.oneOff || row.scheduleType === 'clocked') {
       const [, claimed] = await db.sequelize.query(
         'UPDATE periodic_tasks SET enabled = false, updated_at = now() WHERE id = $1 AND enabled',
         { bind: [periodicTaskId] },
@@ -92,10 +90,8 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     return null;
   }
 
-  async function processJob(job: Job<JobData>, token: string | undefined, cancel?: AbortSignal) {
-    const task = registry.get(job.name);
-    const queuedAt = new Date(job.timestamp);
-    const row: TaskResultRow = {
+  function startedRow(job: Job<JobData>): TaskResultRow {
+    return {
       jobId: job.id ?? '',
       queue: job.queueName,
       task: job.name,
@@ -110,11 +106,16 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       logs: [],
       worker: workerName,
       scheduledFor: dueInstant(job),
-      queuedAt,
+      queuedAt: new Date(job.timestamp),
       startedAt: new Date(),
       finishedAt: null,
       durationMs: null,
     };
+  }
+
+  async function processJob(job: Job<JobData>, token: string | undefined, cancel?: AbortSignal) {
+    const task = registry.get(job.name);
+    const row = startedRow(job);
     const finish = async (
       status: TaskStatus,
       fields: Partial<TaskResultRow>,
@@ -132,7 +133,10 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       await finish('failed', { error }, true);
       throw new UnrecoverableError(error);
     }
-    const problem = await admissionProblem(job, task);
+    const problem = await retryWhileUnreachable(() => admissionProblem(job, task), {
+      log,
+      what: 'admission check',
+    });
     if (problem) {
       log.info({ jobId: job.id, task: job.name, reason: problem }, 'skipped scheduled job');
       await finish('revoked', { error: `skipped: ${problem}` }, false);
@@ -209,20 +213,44 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       concurrency: globalConcurrency ?? config.WORKER_CONCURRENCY,
       lockDuration: config.WORKER_LOCK_MS,
       stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
-      // A job whose worker died twice is failed rather than retried forever.
+      // A job whose worker dies under it is run again twice; a third death fails it, so a job
+      // that crashes its worker cannot take down worker after worker forever.
       maxStalledCount: 2,
       name: workerName,
     });
     worker.on('error', (error) =>
       log.warn({ err: error.message, queue: queueName }, 'worker error'),
     );
+    // BullMQ fails a job that stalled too often without calling the processor: record it here.
+    worker.on('failed', (job, error) => {
+      if (!job?.deferredFailure) return;
+      const row = {
+        ...startedRow(job),
+        status: 'failed' as const,
+        error: error.message,
+        finishedAt: new Date(),
+      };
+      recorder
+        .write(row, { countsRun: true })
+        .catch((err: unknown) =>
+          log.error({ err, jobId: job.id }, 'could not record a failed job'),
+        );
+      metrics.taskRuns.inc({ task: job.name, status: 'failed' });
+    });
     worker.on('stalled', (jobId) =>
       log.warn({ jobId, queue: queueName }, 'job stalled (its worker died); it runs again'),
     );
     workers.push(worker);
   }
   await Promise.all(workers.map((worker) => worker.waitUntilReady()));
-  log.info({ queues: registry.queues(), concurrency: config.WORKER_CONCURRENCY }, 'worker started');
+  log.info(
+    {
+      queues: Object.fromEntries(
+        workers.map((worker) => [worker.name, { concurrency: worker.concurrency }]),
+      ),
+    },
+    'worker started',
+  );
 
   return {
     async close() {

@@ -92,7 +92,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     async cleanup() {
       await db.close().catch(() => undefined);
       await dropDatabase(name);
-      await deleteRedisPrefix(prefix);
+      await deleteRedisPrefix(prefix, config.REDIS_URL);
     },
   };
 }
