@@ -4,6 +4,7 @@
 // lateness from due instant to handler start; and how long a row change takes to be in force.
 //   npm run bench:scheduler -- --schedules 1000 --seconds 60 [--schedulers 1]
 import { z } from 'zod';
+import { envSchema } from '../src/config.ts';
 import { createMetrics } from '../src/metrics/registry.ts';
 import { PeriodicTasks } from '../src/queue/periodic-tasks.ts';
 import { Queues, jobOptions } from '../src/queue/queues.ts';
@@ -26,6 +27,7 @@ const flags = parseFlags(
     seconds: count(5, 3600, 60),
     schedulers: count(1, 4, 1),
     'redis-hz': count(1, 500, REDIS_HZ),
+    concurrency: count(1, 1000, envSchema.shape.WORKER_CONCURRENCY.parse(undefined)),
   }),
 );
 
@@ -55,7 +57,7 @@ const registry = new TaskRegistry([tick]);
 const redis = await startRedisServer(['--hz', String(flags['redis-hz'])]);
 const env = await createTestEnv({
   LOG_LEVEL: 'warn',
-  WORKER_CONCURRENCY: '50',
+  WORKER_CONCURRENCY: String(flags.concurrency),
   REDIS_URL: redis.url,
 });
 await env.db.models.PeriodicTask.destroy({ where: {} });
@@ -156,6 +158,7 @@ try {
     unexpected,
     schedulers: flags.schedulers,
     redis_hz: flags['redis-hz'],
+    concurrency: flags.concurrency,
     p50_ms: round(percentile(lateness, 50)),
     p99_ms: round(percentile(lateness, 99)),
     max_ms: round(Math.max(0, ...lateness)),

@@ -1,8 +1,9 @@
 // bench:worker — N no-op jobs through the whole path: BullMQ in Redis, the worker, and a
 // task_results row per job (started, then succeeded) in PostgreSQL. Counts only jobs whose
 // succeeded row is stored.
-//   npm run bench:worker -- --jobs 20000 [--concurrency 20]
+//   npm run bench:worker -- --jobs 20000 [--concurrency N (default: WORKER_CONCURRENCY's default)]
 import { z } from 'zod';
+import { envSchema } from '../src/config.ts';
 import { createMetrics } from '../src/metrics/registry.ts';
 import { Queues, jobOptions } from '../src/queue/queues.ts';
 import { createRedis } from '../src/queue/redis.ts';
@@ -13,7 +14,10 @@ import { count, parseFlags, printResult, round } from './common.ts';
 
 const flags = parseFlags(
   'worker',
-  z.object({ jobs: count(1, 1_000_000, 10_000), concurrency: count(1, 1000, 20) }),
+  z.object({
+    jobs: count(1, 1_000_000, 10_000),
+    concurrency: count(1, 1000, envSchema.shape.WORKER_CONCURRENCY.parse(undefined)),
+  }),
 );
 
 const noop = defineTask({

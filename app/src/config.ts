@@ -48,8 +48,11 @@ export const envSchema = z.object({
   METRICS_PORT: port.default(9464),
   METRICS_HOST: z.string().min(1, 'expected a host name or address').default('0.0.0.0'),
 
-  /** Jobs one worker runs at once on the default queue (speedtests always run one at a time). */
-  WORKER_CONCURRENCY: positiveInt.pipe(z.number().max(1000, 'expected at most 1000')).default(20),
+  /**
+   * Jobs one worker runs at once on the default queue (speedtests always run one at a time).
+   * Tasks mostly wait on the network and the database, so one process keeps many in flight.
+   */
+  WORKER_CONCURRENCY: positiveInt.pipe(z.number().max(1000, 'expected at most 1000')).default(50),
   /** How long a worker's lock on a job lasts; a crashed worker's jobs run again after it expires. */
   WORKER_LOCK_MS: positiveInt.pipe(z.number().min(1000, 'expected at least 1000')).default(30_000),
   /** How often workers look for jobs whose worker died (stalled jobs). */

@@ -149,7 +149,13 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       throw new UnrecoverableError(error);
     }
 
-    await recorder.write(row);
+    const jobLog = log.child({ jobId: job.id, task: job.name });
+    // The handler starts without waiting for the "started" row: it only reports progress, the
+    // recorder keeps its writes in order, and the final write below is the one a job waits for.
+    row.startedAt = new Date();
+    recorder
+      .write({ ...row })
+      .catch((error: unknown) => jobLog.warn({ err: error }, 'could not record the start'));
     if (job.data.revision) {
       metrics.taskLateness.observe(
         { task: job.name },
@@ -158,7 +164,6 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     }
 
     const logs: TaskLogLine[] = [];
-    const jobLog = log.child({ jobId: job.id, task: job.name });
     const timeout = AbortSignal.timeout(task.timeoutMs);
     const signal = AbortSignal.any([timeout, shutdown.signal, ...(cancel ? [cancel] : [])]);
     const context = {
