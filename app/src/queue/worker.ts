@@ -70,7 +70,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     const { periodicTaskId, revision } = job.data;
     if (periodicTaskId === undefined || revision === undefined) return null;
     if (job.attemptsStarted > 1) return null;
-    const row = await db.models.PeriodicTask.findByPk(periodicTaskId);
+    const row = await db.models.PeriodicTask.findByPk(periodicTaskId, { raw: true });
     if (!row) return 'its periodic task was deleted';
     if (!row.enabled) return 'its periodic task is disabled';
     if (row.expiresAt && row.expiresAt.getTime() < Date.now())
