@@ -71,26 +71,15 @@ export async function startRoles(role: ServiceRole, config: Config, log: Logger)
   try {
     // Web first and scheduler last: the first scheduled runs may call this process's own /healthz.
     if (wants('web')) started.push(await startWeb(config, log.child({ component: 'web' }), db));
-    if (wants('worker'))
-      started.push(
-        await startWorker({
-          config,
-          log: log.child({ component: 'worker' }),
-          db,
-          registry,
-          metrics,
-        }),
-      );
-    if (wants('scheduler'))
-      started.push(
-        await startScheduler({
-          config,
-          log: log.child({ component: 'scheduler' }),
-          db,
-          registry,
-          metrics,
-        }),
-      );
+    const deps = (component: string) => ({
+      config,
+      log: log.child({ component }),
+      db,
+      registry,
+      metrics,
+    });
+    if (wants('worker')) started.push(await startWorker(deps('worker')));
+    if (wants('scheduler')) started.push(await startScheduler(deps('scheduler')));
     const metricsServer = await serveMetrics(
       metrics.registry,
       config.METRICS_PORT,

@@ -244,7 +244,11 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     listener = client;
     client.on('error', retry);
     client.on('end', () => retry(new Error('connection ended')));
-    client.on('notification', (message) => request('notify', [Number(message.payload)]));
+    client.on('notification', (message) => {
+      const id = Number(message.payload);
+      // Our trigger sends the row id; anything else on the channel asks for a full reconcile.
+      request('notify', Number.isSafeInteger(id) ? [id] : undefined);
+    });
     try {
       await client.connect();
       await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
@@ -259,7 +263,9 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
   }
 
   await listen();
-  await reconcile('start');
+  // Redis or PostgreSQL may still be starting (containers start together): a failed first
+  // reconcile is retried every second, like any other, instead of ending the process.
+  await reconcile('start').catch(() => undefined);
   let redisWasDown = false;
   connection.on('error', () => (redisWasDown = true));
   connection.on('ready', () => {
