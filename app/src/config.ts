@@ -1,6 +1,7 @@
 // Configuration is read from the environment once, at start, and validated with zod (12-factor).
 // A bad value stops the process with a message naming the variable: failing at boot beats
 // failing at 3 a.m. on the first task that needs the value.
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 
 // Digits only: Number() would also take "0x10", "1e3" or " " (as 0), which no one means in a port.
@@ -74,6 +75,53 @@ export const envSchema = z.object({
 
   /** Create the database on start when it is missing (roles `migrate` and `all`). */
   DATABASE_CREATE: z.stringbool({ error: 'expected true or false' }).default(true),
+
+  /** The engine of scheduled speed tests when a task's kwargs name none. */
+  SPEEDTEST_ENGINE: z.enum(['librespeed', 'ookla']).default('librespeed'),
+  /**
+   * Comma-separated servers to measure against when a task's kwargs name none: LibreSpeed backend
+   * URLs (librespeed) or server ids (ookla). Empty: a server list, else the built-in target.
+   */
+  SPEEDTEST_SERVERS: z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .default([]),
+  /** A LibreSpeed server list (JSON) to choose from when no servers are named. */
+  SPEEDTEST_SERVER_LIST_URL: url(['http', 'https']).optional(),
+  /** Where the worker reaches this deployment's own target; by default this process's. */
+  SPEEDTEST_SELF_URL: url(['http', 'https']).optional(),
+  /** Serve the built-in speed test target (LibreSpeed endpoints) from the web role. */
+  SPEEDTEST_TARGET_ENABLED: z.stringbool({ error: 'expected true or false' }).default(true),
+  /** The path the target is mounted under. */
+  SPEEDTEST_TARGET_PATH: z
+    .string()
+    .regex(
+      /^\/[A-Za-z0-9_\-/]*[A-Za-z0-9_-]$/,
+      'expected a path such as /speedtest, without a trailing slash',
+    )
+    .default('/speedtest'),
+  /** Requests per minute one client address may make to the target (a test makes a few dozen). */
+  SPEEDTEST_TARGET_RATE_LIMIT: positiveInt.default(600),
+
+  /**
+   * The official Ookla `speedtest` CLI the `ookla` engine runs. Absolute, because the worker's
+   * working directory is no one's business; unset, the engine refuses to run (it never downloads).
+   */
+  OOKLA_SPEEDTEST_BIN: z
+    .string()
+    .refine(isAbsolute, 'expected an absolute path to the Ookla speedtest CLI')
+    .optional(),
+  /** Accept Ookla's licence and GDPR terms on the operator's behalf; a person has to say so. */
+  OOKLA_ACCEPT_LICENSE: z.stringbool({ error: 'expected true or false' }).default(false),
+  /** Where the `ookla` engine learns candidate servers with their coordinates. */
+  OOKLA_SERVER_LIST_URL: url(['http', 'https']).default(
+    'https://www.speedtest.net/api/js/servers?engine=js&limit=10',
+  ),
 });
 
 export type Config = z.infer<typeof envSchema>;

@@ -42,7 +42,16 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 
 async function startWeb(config: Config, log: Logger, db: Database): Promise<Running> {
   const redis = createRedis(config.REDIS_URL, { log, failFast: true, name: 'web' });
-  const app = createWebApp({ sequelize: db.sequelize, redis });
+  const app = createWebApp({
+    sequelize: db.sequelize,
+    redis,
+    speedtestTarget: config.SPEEDTEST_TARGET_ENABLED
+      ? {
+          path: config.SPEEDTEST_TARGET_PATH,
+          rateLimitPerMinute: config.SPEEDTEST_TARGET_RATE_LIMIT,
+        }
+      : undefined,
+  });
   const server = createServer(app);
   await listen(server, config.PORT, config.HOST);
   log.info(
@@ -65,7 +74,7 @@ export async function startRoles(role: ServiceRole, config: Config, log: Logger)
   if (role === 'all') await migrate(config, log);
   const db = openDatabase(config, log);
   const metrics = createMetrics(role);
-  const registry = createTaskRegistry(config, db.sequelize);
+  const registry = createTaskRegistry(config, db);
   const started: Running[] = [];
   const wants = (r: ServiceRole) => role === r || role === 'all';
   try {

@@ -10,6 +10,12 @@ import { NOTIFY_CHANNEL } from '../src/queue/scheduler.ts';
 import { databaseUrl, dropDatabase, uniqueName } from './helpers/env.ts';
 import { sleep } from './helpers/wait.ts';
 
+const ALL_MIGRATIONS = [
+  '0001-initial-schema',
+  '0002-seed-periodic-tasks',
+  '0003-seed-speedtest-schedule',
+];
+
 const APP_TABLES = [
   'api_tokens',
   'clients',
@@ -52,7 +58,7 @@ describe('migrations', () => {
       migrateUp(openDatabase({ DATABASE_URL: url, DATABASE_POOL_MAX: 2 }).sequelize, url),
     ]);
     const applied = [...first, ...second].sort();
-    assert.deepEqual(applied, ['0001-initial-schema', '0002-seed-periodic-tasks']);
+    assert.deepEqual(applied, ALL_MIGRATIONS);
     assert.deepEqual(await tables(), APP_TABLES);
   });
 
@@ -99,6 +105,7 @@ describe('migrations', () => {
     assert.deepEqual(
       seeded.map((row) => [row.name, row.task, row.scheduleType, row.enabled]),
       [
+        ['Process Speed Test', 'speedtester.run_speedtest', 'interval', true],
         ['Prune old results', 'maintenance.prune_results', 'crontab', true],
         ['Web health check', 'system.http_check', 'interval', true],
       ],
@@ -155,18 +162,15 @@ describe('migrations', () => {
     const reverted = await migrator.down({ to: 0 });
     assert.deepEqual(
       reverted.map((m) => m.name),
-      ['0002-seed-periodic-tasks', '0001-initial-schema'],
+      [...ALL_MIGRATIONS].reverse(),
     );
     assert.deepEqual(await tables(), []);
     const [functions] = await db.sequelize.query(
       "SELECT 1 FROM pg_proc WHERE proname = 'notify_periodic_task_change'",
     );
     assert.equal(functions.length, 0);
-    assert.deepEqual(await migrateUp(db.sequelize, url), [
-      '0001-initial-schema',
-      '0002-seed-periodic-tasks',
-    ]);
+    assert.deepEqual(await migrateUp(db.sequelize, url), ALL_MIGRATIONS);
     assert.deepEqual(await tables(), APP_TABLES);
-    assert.equal(await db.models.PeriodicTask.count(), 2);
+    assert.equal(await db.models.PeriodicTask.count(), 3);
   });
 });

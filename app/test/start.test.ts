@@ -40,7 +40,10 @@ describe('npm start (role all)', () => {
     children.push(child);
     await waitForOutput(child, /web role listening/, 30_000);
     assert.match(child.output(), /"created database"/);
-    assert.match(child.output(), /"applied":\["0001-initial-schema","0002-seed-periodic-tasks"\]/);
+    assert.match(
+      child.output(),
+      /"applied":\["0001-initial-schema","0002-seed-periodic-tasks","0003-seed-speedtest-schedule"\]/,
+    );
 
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.equal(health.status, 200);
@@ -74,7 +77,7 @@ describe('npm start (role all)', () => {
       metrics,
       /^refresher_task_runs_total\{task="system\.http_check",status="succeeded",role="all"\} [1-9]/m,
     );
-    assert.match(metrics, /^refresher_scheduler_schedules\{role="all"\} 2$/m);
+    assert.match(metrics, /^refresher_scheduler_schedules\{role="all"\} 3$/m);
 
     child.process.kill('SIGTERM');
     assert.equal(await child.exited, 0);

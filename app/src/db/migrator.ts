@@ -6,12 +6,14 @@ import { SequelizeStorage, Umzug, type MigrationFn } from 'umzug';
 import type { Logger } from '../log.ts';
 import * as initialSchema from './migrations/0001-initial-schema.ts';
 import * as seedPeriodicTasks from './migrations/0002-seed-periodic-tasks.ts';
+import * as seedSpeedtestSchedule from './migrations/0003-seed-speedtest-schedule.ts';
 
 export type Migration = MigrationFn<Sequelize>;
 
 const MIGRATIONS: Array<{ name: string; up: Migration; down: Migration }> = [
   { name: '0001-initial-schema', ...initialSchema },
   { name: '0002-seed-periodic-tasks', ...seedPeriodicTasks },
+  { name: '0003-seed-speedtest-schedule', ...seedSpeedtestSchedule },
 ];
 
 export function createMigrator(sequelize: Sequelize, log?: Logger): Umzug<Sequelize> {

@@ -1,13 +1,31 @@
 // The tasks this service ships. A fork adds its own here.
-import type { Sequelize } from 'sequelize';
 import { healthcheckUrl, type Config } from '../config.ts';
+import type { Database } from '../db/index.ts';
+import type { SpeedtestEngine } from '../speedtest/engine.ts';
+import { createLibreSpeedEngine, createOoklaEngine, type EngineName } from '../speedtest/index.ts';
 import { httpCheckTask } from './http-check.ts';
 import { pruneResultsTask } from './prune-results.ts';
 import { TaskRegistry } from './registry.ts';
+import { speedtestTask } from './speedtest.ts';
 
-export function createTaskRegistry(config: Config, sequelize: Sequelize): TaskRegistry {
+export function createTaskRegistry(config: Config, db: Database): TaskRegistry {
+  const engines = new Map<EngineName, SpeedtestEngine>();
+  const factories: Record<EngineName, () => SpeedtestEngine> = {
+    librespeed: () => createLibreSpeedEngine(config),
+    ookla: () => createOoklaEngine(config),
+  };
   return new TaskRegistry([
     httpCheckTask(() => healthcheckUrl(config)),
-    pruneResultsTask(sequelize, config.RESULT_RETENTION_DAYS),
+    pruneResultsTask(db.sequelize, config.RESULT_RETENTION_DAYS),
+    speedtestTask({
+      db,
+      defaultEngine: config.SPEEDTEST_ENGINE,
+      defaultServers: config.SPEEDTEST_SERVERS,
+      engine(name) {
+        let engine = engines.get(name);
+        if (!engine) engines.set(name, (engine = factories[name]()));
+        return engine;
+      },
+    }),
   ]);
 }

@@ -1,19 +1,24 @@
-// The web role's Express application. This is its foundation: health endpoints; the API, admin
-// portal, queue board and speed test target mount here as they are built.
+// The web role's Express application: health endpoints and the built-in speed test target; the
+// API, admin portal and queue board mount here as they are built.
 import express from 'express';
 import type { Redis } from 'ioredis';
 import type { Sequelize } from 'sequelize';
+import { speedtestTarget, type TargetOptions } from '../speedtest/target.ts';
 import { healthRoutes } from './health.ts';
 
 export interface WebDeps {
   sequelize: Sequelize;
   redis: Redis;
+  /** The built-in speed test target; absent when switched off. */
+  speedtestTarget?: { path: string } & TargetOptions;
 }
 
 export function createWebApp(deps: WebDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(healthRoutes(deps));
+  if (deps.speedtestTarget)
+    app.use(deps.speedtestTarget.path, speedtestTarget(deps.speedtestTarget));
   app.use((_request, response) => {
     response.status(404).json({ error: 'not found' });
   });

@@ -1,0 +1,130 @@
+// Stores one speed test: its servers (upserted by engine and id), the client (upserted by address
+// and ISP), the test row linked to its task result, and every pinged candidate. One transaction:
+// a test is stored whole or not at all.
+import { QueryTypes, type Transaction } from 'sequelize';
+import type { Database } from '../db/index.ts';
+import type { JsonValue } from '../db/models.ts';
+import type { SpeedtestResult, SpeedtestServer } from './engine.ts';
+
+async function upsertServer(
+  db: Database,
+  engine: string,
+  server: SpeedtestServer,
+  transaction: Transaction,
+): Promise<number> {
+  const [row] = await db.sequelize.query<{ id: number }>(
+    `INSERT INTO speedtest_servers (engine, external_id, name, sponsor, host, url, country, country_code, lat, lon)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     ON CONFLICT (engine, external_id) DO UPDATE SET
+       name = EXCLUDED.name,
+       sponsor = COALESCE(EXCLUDED.sponsor, speedtest_servers.sponsor),
+       host = COALESCE(EXCLUDED.host, speedtest_servers.host),
+       url = COALESCE(EXCLUDED.url, speedtest_servers.url),
+       country = COALESCE(EXCLUDED.country, speedtest_servers.country),
+       country_code = COALESCE(EXCLUDED.country_code, speedtest_servers.country_code),
+       lat = COALESCE(EXCLUDED.lat, speedtest_servers.lat),
+       lon = COALESCE(EXCLUDED.lon, speedtest_servers.lon),
+       updated_at = now()
+     RETURNING id`,
+    {
+      bind: [
+        engine,
+        server.id,
+        server.name,
+        server.sponsor ?? null,
+        server.host ?? null,
+        server.url ?? null,
+        server.country ?? null,
+        server.countryCode?.toUpperCase() ?? null,
+        server.lat ?? null,
+        server.lon ?? null,
+      ],
+      type: QueryTypes.SELECT,
+      transaction,
+    },
+  );
+  return row!.id;
+}
+
+export async function storeSpeedtest(
+  db: Database,
+  result: SpeedtestResult,
+  options: { jobId?: string } = {},
+): Promise<string> {
+  return db.sequelize.transaction(async (transaction) => {
+    // A server listed twice among the candidates is one server: keyed by the engine's id.
+    const serverIds = new Map<string, number>();
+    for (const server of [result.server, ...result.pinged.map((p) => p.server)]) {
+      if (!serverIds.has(server.id)) {
+        serverIds.set(server.id, await upsertServer(db, result.engine, server, transaction));
+      }
+    }
+    const serverId = serverIds.get(result.server.id)!;
+
+    let clientId: number | null = null;
+    if (result.client) {
+      const [client] = await db.sequelize.query<{ id: number }>(
+        `INSERT INTO clients (ip, isp, country_code, lat, lon) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (ip, isp) DO UPDATE SET
+           country_code = COALESCE(EXCLUDED.country_code, clients.country_code),
+           lat = COALESCE(EXCLUDED.lat, clients.lat),
+           lon = COALESCE(EXCLUDED.lon, clients.lon),
+           updated_at = now()
+         RETURNING id`,
+        {
+          bind: [
+            result.client.ip,
+            result.client.isp ?? '',
+            result.client.countryCode?.toUpperCase() ?? null,
+            result.client.lat ?? null,
+            result.client.lon ?? null,
+          ],
+          type: QueryTypes.SELECT,
+          transaction,
+        },
+      );
+      clientId = client!.id;
+    }
+
+    const [taskResult] = options.jobId
+      ? await db.sequelize.query<{ id: string }>('SELECT id FROM task_results WHERE job_id = $1', {
+          bind: [options.jobId],
+          type: QueryTypes.SELECT,
+          transaction,
+        })
+      : [];
+    const speedtest = await db.models.Speedtest.create(
+      {
+        startedAt: result.startedAt,
+        engine: result.engine,
+        downloadBps: result.downloadBps,
+        uploadBps: result.uploadBps,
+        pingMs: result.pingMs,
+        jitterMs: result.jitterMs,
+        packetLoss: result.packetLoss,
+        bytesReceived: String(result.bytesReceived),
+        bytesSent: String(result.bytesSent),
+        durationMs: result.durationMs,
+        resultUrl: result.resultUrl,
+        selfTest: result.selfTest,
+        serverId,
+        clientId,
+        taskResultId: taskResult?.id ?? null,
+        raw: JSON.parse(JSON.stringify(result.raw ?? {})) as JsonValue,
+      },
+      { transaction },
+    );
+    const pings = new Map(result.pinged.map((p) => [p.server.id, p]));
+    await db.models.SpeedtestServerPing.bulkCreate(
+      [...pings.values()].map((p) => ({
+        speedtestId: speedtest.id,
+        serverId: serverIds.get(p.server.id)!,
+        latencyMs: p.latencyMs,
+        distanceKm: p.server.distanceKm ?? null,
+        chosen: p.server.id === result.server.id,
+      })),
+      { transaction },
+    );
+    return speedtest.id;
+  });
+}

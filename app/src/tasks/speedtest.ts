@@ -1,0 +1,69 @@
+// speedtester.run_speedtest: one speed test with the chosen engine, stored with its servers, its
+// client and every pinged candidate, linked to the run's task result. It runs on the `speedtests`
+// queue, whose global concurrency of 1 means two tests never share (and halve) the link.
+import { z } from 'zod';
+import type { Database } from '../db/index.ts';
+import type { SpeedtestEngine } from '../speedtest/engine.ts';
+import { ENGINE_NAMES, type EngineName } from '../speedtest/index.ts';
+import { storeSpeedtest } from '../speedtest/store.ts';
+import { defineTask } from './registry.ts';
+
+const kwargs = z
+  .object({
+    engine: z.enum(ENGINE_NAMES).optional(),
+    /** LibreSpeed backend URLs or Ookla server ids; empty: the configured default. */
+    servers: z.array(z.string().trim().min(1)).max(50).optional(),
+    streams: z.int().min(1).max(32).default(6),
+    durationMs: z.int().min(1_000).max(60_000).default(10_000),
+    warmupMs: z.int().min(0).max(10_000).default(2_000),
+    pings: z.int().min(3).max(100).default(10),
+  })
+  .strict();
+
+export interface SpeedtestTaskDeps {
+  db: Database;
+  defaultEngine: EngineName;
+  defaultServers: string[];
+  engine(name: EngineName): SpeedtestEngine;
+}
+
+export function speedtestTask(deps: SpeedtestTaskDeps) {
+  return defineTask({
+    name: 'speedtester.run_speedtest',
+    description: 'Measure download, upload, ping and jitter; store the result.',
+    queue: 'speedtests',
+    kwargs,
+    attempts: 2,
+    backoffMs: 60_000,
+    // Two directions of up to a minute each, plus server selection: anything longer is stuck.
+    timeoutMs: 180_000,
+    async run(args, context) {
+      const name = args.engine ?? deps.defaultEngine;
+      const result = await deps.engine(name).run({
+        servers: args.servers ?? deps.defaultServers,
+        streams: args.streams,
+        durationMs: args.durationMs,
+        warmupMs: args.warmupMs,
+        pings: args.pings,
+        signal: context.signal,
+        log: context.log,
+      });
+      const speedtestId = await storeSpeedtest(deps.db, result, { jobId: context.jobId });
+      const summary = {
+        speedtestId,
+        engine: name,
+        server: result.server.name,
+        selfTest: result.selfTest,
+        downloadMbps: Number((result.downloadBps / 1e6).toFixed(2)),
+        uploadMbps: Number((result.uploadBps / 1e6).toFixed(2)),
+        pingMs: Number(result.pingMs.toFixed(2)),
+        jitterMs: result.jitterMs === null ? null : Number(result.jitterMs.toFixed(2)),
+        resultUrl: result.resultUrl,
+      };
+      context.log(
+        `${summary.server}: ${summary.downloadMbps} Mbit/s down, ${summary.uploadMbps} Mbit/s up, ${summary.pingMs} ms ping`,
+      );
+      return summary;
+    },
+  });
+}
