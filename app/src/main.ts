@@ -2,12 +2,16 @@
 //   web | worker | scheduler   one role per process (production: one container each)
 //   all                        migrate, then the three roles in one process (`npm start`)
 //   migrate [--down]           create the database if missing and apply (or revert one) migration
+//   speedtest [--engine E] [--server S]...   one speed test, printed
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.ts';
 import { openDatabase } from './db/index.ts';
 import { migrateDown } from './db/migrator.ts';
 import { createLogger } from './log.ts';
 import { migrate, SERVICE_ROLES, startRoles, type ServiceRole } from './roles.ts';
+import { runSpeedtestCli } from './speedtest/cli.ts';
+import { SpeedtestError } from './speedtest/engine.ts';
+import { ENGINE_NAMES, type EngineName } from './speedtest/index.ts';
 
 const USAGE = `usage: refresher <role>
   web         the HTTP service
@@ -15,7 +19,13 @@ const USAGE = `usage: refresher <role>
   scheduler   keeps schedules in Redis equal to the periodic tasks in PostgreSQL
   all         migrate, then web + worker + scheduler in one process
   migrate     create the database if missing and apply pending migrations
-              --down   revert the latest migration instead`;
+              --down   revert the latest migration instead
+  speedtest   run one speed test now and print it (nothing is stored)
+              --engine librespeed|ookla   default: SPEEDTEST_ENGINE
+              --server URL|ID             repeatable; default: SPEEDTEST_SERVERS, else the
+                                          built-in target of a running web role
+              --seconds N                 measured time per direction, 1 to 60 (default 10)
+              --json                      the whole result as JSON`;
 
 class UsageError extends Error {}
 
@@ -26,7 +36,14 @@ async function main(argv: string[]): Promise<number> {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: { down: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        down: { type: 'boolean' },
+        engine: { type: 'string' },
+        server: { type: 'string', multiple: true },
+        json: { type: 'boolean' },
+        seconds: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (error) {
     throw new UsageError((error as Error).message);
@@ -38,8 +55,32 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!role) throw new UsageError('missing role');
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  if (parsed.values.down && role !== 'migrate')
+  if (
+    role !== 'migrate' &&
+    role !== 'speedtest' &&
+    !(SERVICE_ROLES as readonly string[]).includes(role)
+  ) {
+    throw new UsageError(`unknown role "${role}"`);
+  }
+  if (parsed.values.down && role !== 'migrate') {
     throw new UsageError('--down goes with the migrate role');
+  }
+  const speedtestFlags = (['engine', 'server', 'json', 'seconds'] as const).filter(
+    (flag) => parsed.values[flag] !== undefined,
+  );
+  if (speedtestFlags.length && role !== 'speedtest') {
+    throw new UsageError(`--${speedtestFlags[0]} goes with the speedtest role`);
+  }
+  const seconds = Number(parsed.values.seconds ?? 10);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 60) {
+    throw new UsageError(
+      `--seconds must be a whole number from 1 to 60 (got "${parsed.values.seconds}")`,
+    );
+  }
+  const engine = parsed.values.engine ?? undefined;
+  if (engine !== undefined && !(ENGINE_NAMES as readonly string[]).includes(engine)) {
+    throw new UsageError(`--engine must be one of ${ENGINE_NAMES.join(', ')} (got "${engine}")`);
+  }
 
   const config = loadConfig();
   const log = createLogger(config, { role });
@@ -58,8 +99,16 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
-  if (!(SERVICE_ROLES as readonly string[]).includes(role))
-    throw new UsageError(`unknown role "${role}"`);
+  if (role === 'speedtest') {
+    const output = await runSpeedtestCli(config, {
+      engine: (engine as EngineName | undefined) ?? config.SPEEDTEST_ENGINE,
+      servers: parsed.values.server ?? [],
+      json: parsed.values.json ?? false,
+      seconds,
+    });
+    console.log(output);
+    return 0;
+  }
 
   const running = await startRoles(role as ServiceRole, config, log);
   return new Promise<number>((resolve) => {
@@ -91,6 +140,10 @@ main(process.argv.slice(2)).then(
     if (error instanceof UsageError) {
       console.error(`refresher: ${error.message}\n${USAGE}`);
       process.exit(2);
+    }
+    if (error instanceof SpeedtestError) {
+      console.error(`refresher: speed test failed (${error.kind}): ${error.message}`);
+      process.exit(1);
     }
     if (error instanceof ConfigError) {
       console.error(`refresher: ${error.message}`);

@@ -8,6 +8,7 @@ import { SpeedtestError, type EngineInput } from '../src/speedtest/engine.ts';
 import { createLibreSpeedEngine } from '../src/speedtest/index.ts';
 import { fetchServerList } from '../src/speedtest/librespeed/servers.ts';
 import { speedtestTarget } from '../src/speedtest/target.ts';
+import { spawnTs } from './helpers/child.ts';
 import { freePort } from './helpers/ports.ts';
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
@@ -278,6 +279,32 @@ describe('librespeed engine', () => {
       fetchServerList(`http://127.0.0.1:${port}/broken`, signal),
       'server-list',
       /cannot read the LibreSpeed server list .*: it answered HTTP 502/,
+    );
+  });
+
+  test('`refresher speedtest` prints one test, and refuses bad flags', async () => {
+    const env = { DATABASE_URL: 'postgres://127.0.0.1/unused', LOG_LEVEL: 'silent' };
+    const run = spawnTs(
+      'app/bin/refresher.js',
+      ['speedtest', '--server', `http://127.0.0.1:${targetPort}/speedtest/`, '--seconds', '1'],
+      env,
+    );
+    assert.equal(await run.exited, 0, run.output());
+    assert.match(run.output(), /^server {4}127\.0\.0\.1:\d+$/m);
+    assert.match(run.output(), /^download {2}[\d.]+ Mbit\/s$/m);
+    assert.match(run.output(), /^upload {4}[\d.]+ Mbit\/s$/m);
+    const bad = spawnTs('app/bin/refresher.js', ['speedtest', '--engine', 'fast.com'], env);
+    assert.equal(await bad.exited, 2);
+    assert.match(bad.output(), /--engine must be one of librespeed, ookla \(got "fast\.com"\)/);
+    const nobody = spawnTs(
+      'app/bin/refresher.js',
+      ['speedtest', '--server', `http://127.0.0.1:${await freePort()}/`, '--seconds', '1'],
+      env,
+    );
+    assert.equal(await nobody.exited, 1);
+    assert.match(
+      nobody.output(),
+      /speed test failed \(no-route\): no route to any speed test server/,
     );
   });
 
