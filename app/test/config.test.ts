@@ -47,6 +47,13 @@ describe('loadConfig', () => {
       SCHEDULER_RECONCILE_MS: 60_000,
       RESULT_RETENTION_DAYS: 365,
       DATABASE_CREATE: true,
+      SPEEDTEST_ENGINE: 'librespeed',
+      SPEEDTEST_SERVERS: [],
+      SPEEDTEST_TARGET_ENABLED: true,
+      SPEEDTEST_TARGET_PATH: '/speedtest',
+      SPEEDTEST_TARGET_RATE_LIMIT: 600,
+      OOKLA_ACCEPT_LICENSE: false,
+      OOKLA_SERVER_LIST_URL: 'https://www.speedtest.net/api/js/servers?engine=js&limit=10',
     });
   });
 

@@ -2,7 +2,7 @@
 // kwargs. With nothing configured the librespeed engine measures against this deployment's own
 // target, so a fresh `npm start` produces real (self-test) results offline.
 import type { Config } from '../config.ts';
-import { SpeedtestError, type EngineInput, type SpeedtestEngine } from './engine.ts';
+import type { EngineInput, SpeedtestEngine } from './engine.ts';
 import { libreSpeedEngine } from './librespeed/engine.ts';
 import { fetchServerList, serverFromUrl } from './librespeed/servers.ts';
 
@@ -33,18 +33,6 @@ export function createLibreSpeedEngine(config: SpeedtestConfig): SpeedtestEngine
   });
 }
 
-/**
- * The Ookla engine, loaded on first use so roles that never run it do not load speedtest-net.
- * (Its module is being built; until then it reports that it is not available.)
- */
-export function createOoklaEngine(_config: Config): SpeedtestEngine {
-  return {
-    name: 'ookla',
-    run: async () => {
-      throw new SpeedtestError(
-        'engine-failed',
-        'the ookla engine is not available in this build yet',
-      );
-    },
-  };
-}
+// The Ookla engine's module is light: speedtest-net itself is imported inside run(), so roles that
+// never run it do not load it.
+export { createOoklaEngine } from './ookla/engine.ts';
