@@ -91,6 +91,12 @@ export const envSchema = z.object({
         .filter(Boolean),
     )
     .default([]),
+  /** Measured time per direction of a scheduled test, when its kwargs say none (1 s to 60 s). */
+  SPEEDTEST_DURATION_MS: positiveInt
+    .pipe(z.number().min(1_000, 'expected at least 1000').max(60_000, 'expected at most 60000'))
+    .default(10_000),
+  /** Parallel connections per direction of a scheduled test, when its kwargs say none. */
+  SPEEDTEST_STREAMS: positiveInt.pipe(z.number().max(32, 'expected at most 32')).default(6),
   /** A LibreSpeed server list (JSON) to choose from when no servers are named. */
   SPEEDTEST_SERVER_LIST_URL: url(['http', 'https']).optional(),
   /** Where the worker reaches this deployment's own target; by default this process's. */

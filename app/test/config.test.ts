@@ -49,6 +49,8 @@ describe('loadConfig', () => {
       DATABASE_CREATE: true,
       SPEEDTEST_ENGINE: 'librespeed',
       SPEEDTEST_SERVERS: [],
+      SPEEDTEST_DURATION_MS: 10_000,
+      SPEEDTEST_STREAMS: 6,
       SPEEDTEST_TARGET_ENABLED: true,
       SPEEDTEST_TARGET_PATH: '/speedtest',
       SPEEDTEST_TARGET_RATE_LIMIT: 600,

@@ -49,6 +49,8 @@ describe('speedtester.run_speedtest', () => {
       db: env.db,
       defaultEngine: 'librespeed',
       defaultServers: [],
+      defaultDurationMs: 1000,
+      defaultStreams: 2,
       engine: (name) => {
         if (name !== 'librespeed') throw new SpeedtestError('engine-failed', `no ${name} here`);
         return librespeed;

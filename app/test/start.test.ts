@@ -36,6 +36,9 @@ describe('npm start (role all)', () => {
       METRICS_PORT: String(metricsPort),
       HOST: '127.0.0.1',
       METRICS_HOST: '127.0.0.1',
+      // The seeded speed test runs at once, against this process's own target: keep it short.
+      SPEEDTEST_DURATION_MS: '1000',
+      SPEEDTEST_STREAMS: '2',
     });
     children.push(child);
     await waitForOutput(child, /web role listening/, 30_000);
@@ -69,6 +72,14 @@ describe('npm start (role all)', () => {
       assert.equal((run.result as { url: string }).url, `http://127.0.0.1:${port}/healthz`);
       assert.equal((run.result as { status: number }).status, 200);
       assert.ok(run.periodicTaskId);
+      // With nothing configured, the seeded speed test measures this process's own target.
+      const speedtest = await waitFor(() => db.models.Speedtest.findOne(), {
+        timeoutMs: 30_000,
+        what: 'the seeded self-test speed test',
+      });
+      assert.equal(speedtest.selfTest, true);
+      assert.equal(speedtest.engine, 'librespeed');
+      assert.ok((speedtest.downloadBps ?? 0) > 0 && (speedtest.uploadBps ?? 0) > 0);
     } finally {
       await db.close();
     }

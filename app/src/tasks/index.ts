@@ -21,6 +21,8 @@ export function createTaskRegistry(config: Config, db: Database): TaskRegistry {
       db,
       defaultEngine: config.SPEEDTEST_ENGINE,
       defaultServers: config.SPEEDTEST_SERVERS,
+      defaultDurationMs: config.SPEEDTEST_DURATION_MS,
+      defaultStreams: config.SPEEDTEST_STREAMS,
       engine(name) {
         let engine = engines.get(name);
         if (!engine) engines.set(name, (engine = factories[name]()));

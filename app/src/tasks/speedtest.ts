@@ -13,8 +13,8 @@ const kwargs = z
     engine: z.enum(ENGINE_NAMES).optional(),
     /** LibreSpeed backend URLs or Ookla server ids; empty: the configured default. */
     servers: z.array(z.string().trim().min(1)).max(50).optional(),
-    streams: z.int().min(1).max(32).default(6),
-    durationMs: z.int().min(1_000).max(60_000).default(10_000),
+    streams: z.int().min(1).max(32).optional(),
+    durationMs: z.int().min(1_000).max(60_000).optional(),
     warmupMs: z.int().min(0).max(10_000).default(2_000),
     pings: z.int().min(3).max(100).default(10),
   })
@@ -24,6 +24,8 @@ export interface SpeedtestTaskDeps {
   db: Database;
   defaultEngine: EngineName;
   defaultServers: string[];
+  defaultDurationMs: number;
+  defaultStreams: number;
   engine(name: EngineName): SpeedtestEngine;
 }
 
@@ -41,8 +43,8 @@ export function speedtestTask(deps: SpeedtestTaskDeps) {
       const name = args.engine ?? deps.defaultEngine;
       const result = await deps.engine(name).run({
         servers: args.servers ?? deps.defaultServers,
-        streams: args.streams,
-        durationMs: args.durationMs,
+        streams: args.streams ?? deps.defaultStreams,
+        durationMs: args.durationMs ?? deps.defaultDurationMs,
         warmupMs: args.warmupMs,
         pings: args.pings,
         signal: context.signal,
