@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { QueryTypes } from 'sequelize';
 import { promisify } from 'node:util';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import {
@@ -19,7 +20,9 @@ import {
   type SpeedtestServer,
 } from '../src/speedtest/engine.ts';
 import { createOoklaEngine, type OoklaOptions } from '../src/speedtest/ookla/engine.ts';
+import { storeSpeedtest } from '../src/speedtest/store.ts';
 import { REPO_ROOT } from './helpers/child.ts';
+import { createTestEnv, type TestEnv } from './helpers/env.ts';
 import { freePort } from './helpers/ports.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -770,4 +773,95 @@ test('speedtest-net never downloaded a CLI of its own', async () => {
       `node_modules/speedtest-net/${folder} exists`,
     );
   }
+});
+
+describe('what lands in the database', () => {
+  let env: TestEnv;
+  before(async () => {
+    env = await createTestEnv();
+  });
+  after(() => env.cleanup());
+
+  test('a stored Ookla result: the test, its servers with coordinates, every candidate, the client', async () => {
+    const outcome = await run();
+    assert.ok(outcome.result, String(outcome.error));
+    const id = await storeSpeedtest(env.db, outcome.result);
+    const sql = <T extends object>(query: string) =>
+      env.db.sequelize.query<T>(query, { bind: [id], type: QueryTypes.SELECT });
+
+    const [test] = await sql<Record<string, unknown>>(
+      `SELECT engine, download_bps, upload_bps, ping_ms, jitter_ms, packet_loss, bytes_received,
+              bytes_sent, result_url, self_test, raw->'server'->>'ip' AS server_ip
+         FROM speedtests WHERE id = $1`,
+    );
+    assert.deepEqual(test, {
+      engine: 'ookla',
+      download_bps: 938_274_520,
+      upload_bps: 337_360_176,
+      ping_ms: 7.918,
+      jitter_ms: 0.412,
+      packet_loss: 0.25,
+      bytes_received: '1052860420',
+      bytes_sent: '380211604',
+      result_url: 'https://www.speedtest.net/result/c/5f1c2e7a-0b1d-4c55-9a57-3e2f8d1c6b40',
+      self_test: false,
+      server_ip: '203.0.113.10',
+    });
+    const pinged = await sql<Record<string, unknown>>(
+      `SELECT s.external_id, s.name, s.sponsor, s.country_code, s.lat, s.lon, p.distance_km,
+              p.latency_ms, p.chosen, (t.server_id = s.id) AS is_test_server
+         FROM speedtest_server_pings p
+         JOIN speedtest_servers s ON s.id = p.server_id
+         JOIN speedtests t ON t.id = p.speedtest_id
+        WHERE p.speedtest_id = $1 ORDER BY s.external_id`,
+    );
+    assert.deepEqual(pinged, [
+      {
+        external_id: '11433',
+        name: 'Rotterdam',
+        sponsor: 'Harbour Net',
+        country_code: 'NL',
+        lat: 51.9225,
+        lon: 4.4792,
+        distance_km: 57,
+        latency_ms: null,
+        chosen: false,
+        is_test_server: false,
+      },
+      {
+        external_id: '30847',
+        name: 'Utrecht',
+        sponsor: 'Domstad Internet',
+        country_code: 'NL',
+        lat: 52.0907,
+        lon: 5.1214,
+        distance_km: 34,
+        latency_ms: null,
+        chosen: false,
+        is_test_server: false,
+      },
+      {
+        external_id: '4302',
+        name: 'Amsterdam',
+        sponsor: 'Example Fiber',
+        country_code: 'NL',
+        lat: 52.374,
+        lon: 4.8897,
+        distance_km: 3,
+        latency_ms: 7.918,
+        chosen: true,
+        is_test_server: true,
+      },
+    ]);
+    const [client] = await sql<Record<string, unknown>>(
+      'SELECT host(c.ip) AS ip, c.isp FROM clients c JOIN speedtests t ON t.client_id = c.id WHERE t.id = $1',
+    );
+    assert.deepEqual(client, { ip: '198.51.100.23', isp: 'Polder Broadband' });
+
+    // A second test reuses the servers and the client instead of duplicating them.
+    await storeSpeedtest(env.db, (await run()).result!);
+    assert.equal(await env.db.models.SpeedtestServer.count(), 3);
+    assert.equal(await env.db.models.Client.count(), 1);
+    assert.equal(await env.db.models.Speedtest.count(), 2);
+  });
 });
