@@ -95,6 +95,19 @@ export class SpeedtestError extends Error {
   }
 }
 
+/** The error of a run stopped by its signal (the task's timeout, a shutdown, Ctrl-C). */
+export function stoppedError(engine: string, signal: AbortSignal, cause?: unknown): SpeedtestError {
+  const reason: unknown = signal.reason;
+  const why = reason instanceof Error ? reason.message : String(reason);
+  return new SpeedtestError(
+    'timeout',
+    `the ${engine} speed test was stopped before it finished: ${why}`,
+    {
+      cause: cause ?? reason,
+    },
+  );
+}
+
 /** Great-circle distance (haversine), for ordering candidate servers by proximity. */
 export function distanceKm(
   a: { lat: number; lon: number },

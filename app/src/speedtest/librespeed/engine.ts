@@ -16,6 +16,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { randomUUID } from 'node:crypto';
 import {
   SpeedtestError,
+  stoppedError,
   type EngineInput,
   type PingedServer,
   type SpeedtestEngine,
@@ -175,7 +176,7 @@ async function measure(
     const warm = { at: performance.now(), bytes };
     await sleep(input.durationMs, signal);
     const end = { at: performance.now(), bytes };
-    if (input.signal.aborted) throw input.signal.reason;
+    if (input.signal.aborted) throw stoppedError('LibreSpeed', input.signal);
     if (stop.signal.aborted) {
       throw new SpeedtestError(
         'bad-answer',
@@ -296,7 +297,7 @@ export function libreSpeedEngine(options: LibreSpeedOptions): SpeedtestEngine {
           latency(server, Math.max(3, Math.ceil(input.pings / 3)), input.signal),
         ),
       );
-      if (input.signal.aborted) throw input.signal.reason;
+      if (input.signal.aborted) throw stoppedError('LibreSpeed', input.signal);
       const answered = probes.flatMap((p, i) =>
         p.status === 'fulfilled' ? [{ server: candidates[i]!, pingMs: p.value.pingMs }] : [],
       );

@@ -17,6 +17,7 @@ import { z } from 'zod';
 import type { Config } from '../../config.ts';
 import {
   SpeedtestError,
+  stoppedError,
   type EngineInput,
   type PingedServer,
   type SpeedtestEngine,
@@ -355,13 +356,5 @@ function cliFailure(binary: string, error: unknown): SpeedtestError {
 }
 
 function stopped(signal: AbortSignal, cause?: unknown): SpeedtestError {
-  const reason: unknown = signal.reason;
-  const why = reason instanceof Error ? reason.message : String(reason);
-  return new SpeedtestError(
-    'timeout',
-    `the Ookla speed test was stopped before it finished: ${why}`,
-    {
-      cause: cause ?? reason,
-    },
-  );
+  return stoppedError('Ookla', signal, cause);
 }
