@@ -76,6 +76,13 @@ export const envSchema = z.object({
   /** Create the database on start when it is missing (roles `migrate` and `all`). */
   DATABASE_CREATE: z.stringbool({ error: 'expected true or false' }).default(true),
 
+  /**
+   * The first admin, created by the web role at start when no user of that name exists. Both or
+   * neither; there is no default account. The password is only hashed, never stored as given.
+   */
+  ADMIN_USERNAME: z.string().trim().toLowerCase().optional(),
+  ADMIN_PASSWORD: z.string().optional(),
+
   /** The engine of scheduled speed tests when a task's kwargs name none. */
   SPEEDTEST_ENGINE: z.enum(['librespeed', 'ookla']).default('librespeed'),
   /**
@@ -130,10 +137,29 @@ export const envSchema = z.object({
   ),
 });
 
+/** The whole environment, with the checks that involve more than one variable. */
+const environment = envSchema.superRefine((env, ctx) => {
+  if (Boolean(env.ADMIN_USERNAME) !== Boolean(env.ADMIN_PASSWORD)) {
+    const missing = env.ADMIN_USERNAME ? 'ADMIN_PASSWORD' : 'ADMIN_USERNAME';
+    ctx.addIssue({
+      code: 'custom',
+      path: [missing],
+      message: 'missing: set ADMIN_USERNAME and ADMIN_PASSWORD together, or neither',
+    });
+  }
+});
+
 export type Config = z.infer<typeof envSchema>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/** What an error message may show of a value: never a secret, nor the password in a URL. */
+function shownValue(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (/PASSWORD|SECRET|TOKEN|KEY/.test(name)) return `${value.length} characters, not shown`;
+  return JSON.stringify(value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1***@'));
 }
 
 /** Parses the environment; throws a ConfigError naming every variable at fault. */
@@ -142,12 +168,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cleaned = Object.fromEntries(
     Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
   );
-  const parsed = envSchema.safeParse(cleaned);
+  const parsed = environment.safeParse(cleaned);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0]);
-      const value = env[name];
-      return `  ${name}: ${issue.message}${value === undefined ? '' : ` (got ${JSON.stringify(value)})`}`;
+      const shown = shownValue(name, env[name]);
+      return `  ${name}: ${issue.message}${shown === undefined ? '' : ` (got ${shown})`}`;
     });
     throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
   }

@@ -10,6 +10,8 @@ import { migrateDown } from './db/migrator.ts';
 import { createLogger } from './log.ts';
 import { migrate, SERVICE_ROLES, startRoles, type ServiceRole } from './roles.ts';
 import { runSpeedtestCli } from './speedtest/cli.ts';
+import { ValidationError } from './validation.ts';
+import { createAdmin, readNewPassword } from './web/auth/create-admin.ts';
 import { SpeedtestError } from './speedtest/engine.ts';
 import { ENGINE_NAMES, type EngineName } from './speedtest/index.ts';
 
@@ -20,6 +22,8 @@ const USAGE = `usage: refresher <role>
   all         migrate, then web + worker + scheduler in one process
   migrate     create the database if missing and apply pending migrations
               --down   revert the latest migration instead
+  create-admin --username NAME
+              create an admin; the password is read from standard input
   speedtest   run one speed test now and print it (nothing is stored)
               --engine librespeed|ookla   default: SPEEDTEST_ENGINE
               --server URL|ID             repeatable; default: SPEEDTEST_SERVERS, else the
@@ -42,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
         server: { type: 'string', multiple: true },
         json: { type: 'boolean' },
         seconds: { type: 'string' },
+        username: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -55,15 +60,19 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!role) throw new UsageError('missing role');
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  if (
-    role !== 'migrate' &&
-    role !== 'speedtest' &&
-    !(SERVICE_ROLES as readonly string[]).includes(role)
-  ) {
+  const commands: readonly string[] = ['migrate', 'speedtest', 'create-admin', ...SERVICE_ROLES];
+  if (!commands.includes(role)) {
     throw new UsageError(`unknown role "${role}"`);
   }
   if (parsed.values.down && role !== 'migrate') {
     throw new UsageError('--down goes with the migrate role');
+  }
+  if ((parsed.values.username !== undefined) !== (role === 'create-admin')) {
+    throw new UsageError(
+      role === 'create-admin'
+        ? 'create-admin needs --username NAME'
+        : '--username goes with create-admin',
+    );
   }
   const speedtestFlags = (['engine', 'server', 'json', 'seconds'] as const).filter(
     (flag) => parsed.values[flag] !== undefined,
@@ -99,6 +108,18 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
+  if (role === 'create-admin') {
+    const password = await readNewPassword();
+    const db = openDatabase(config, log);
+    try {
+      const username = await createAdmin(db, parsed.values.username ?? '', password);
+      console.log(`created admin "${username}"`);
+    } finally {
+      await db.close();
+    }
+    return 0;
+  }
+
   if (role === 'speedtest') {
     const output = await runSpeedtestCli(config, {
       engine: (engine as EngineName | undefined) ?? config.SPEEDTEST_ENGINE,
@@ -140,6 +161,12 @@ main(process.argv.slice(2)).then(
     if (error instanceof UsageError) {
       console.error(`refresher: ${error.message}\n${USAGE}`);
       process.exit(2);
+    }
+    if (error instanceof ValidationError) {
+      console.error(
+        `refresher: ${error.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}`,
+      );
+      process.exit(1);
     }
     if (error instanceof SpeedtestError) {
       console.error(`refresher: speed test failed (${error.kind}): ${error.message}`);

@@ -12,6 +12,7 @@ import { startScheduler } from './queue/scheduler.ts';
 import { startWorker } from './queue/worker.ts';
 import { createTaskRegistry } from './tasks/index.ts';
 import { createWebApp } from './web/app.ts';
+import { ensureAdminFromEnv } from './web/auth/users.ts';
 
 export const SERVICE_ROLES = ['web', 'worker', 'scheduler', 'all'] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];
@@ -41,6 +42,7 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 }
 
 async function startWeb(config: Config, log: Logger, db: Database): Promise<Running> {
+  await ensureAdminFromEnv(db, config, log);
   const redis = createRedis(config.REDIS_URL, { log, failFast: true, name: 'web' });
   const app = createWebApp({
     sequelize: db.sequelize,

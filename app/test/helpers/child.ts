@@ -11,15 +11,21 @@ export interface Child {
 }
 
 /** Spawns a TypeScript file (or the CLI) under tsx with the given environment. */
-export function spawnTs(file: string, args: string[], env: Record<string, string>): Child {
+export function spawnTs(
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+  options: { input?: string } = {},
+): Child {
   const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (options.input !== undefined) child.stdin?.end(options.input);
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { process: child, output: () => output, exited };
 }

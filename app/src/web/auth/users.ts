@@ -1,0 +1,82 @@
+// Creating users, and the first admin. There are no default credentials anywhere: the first
+// admin comes from ADMIN_USERNAME + ADMIN_PASSWORD at start, or from `refresher create-admin`.
+import { UniqueConstraintError } from 'sequelize';
+import { z } from 'zod';
+import { ConfigError, type Config } from '../../config.ts';
+import type { Database } from '../../db/index.ts';
+import type { User } from '../../db/models.ts';
+import type { Logger } from '../../log.ts';
+import { parseOrThrow, ValidationError } from '../../validation.ts';
+import { hashPassword, passwordProblem } from './passwords.ts';
+
+export const usernameSchema = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[a-z0-9_.@-]{1,64}$/, 'expected 1 to 64 letters, digits, or . _ @ -');
+
+const newUser = z
+  .object({ username: usernameSchema, password: z.string(), isAdmin: z.boolean().default(false) })
+  .strict()
+  .superRefine((value, ctx) => {
+    const problem = passwordProblem(value.password, value.username);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['password'], message: problem });
+  });
+
+export async function createUser(db: Database, input: z.input<typeof newUser>): Promise<User> {
+  const { username, password, isAdmin } = parseOrThrow(newUser, input);
+  try {
+    return await db.models.User.create({
+      username,
+      passwordHash: await hashPassword(password),
+      isAdmin,
+    });
+  } catch (error) {
+    if (error instanceof UniqueConstraintError) {
+      throw new ValidationError([{ path: 'username', message: `"${username}" is taken` }]);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Creates the admin named by ADMIN_USERNAME / ADMIN_PASSWORD when no user of that name exists.
+ * An existing user is left as it is: the environment is for bootstrapping, and silently resetting
+ * a password that was changed in the portal would be a surprise.
+ */
+export async function ensureAdminFromEnv(
+  db: Database,
+  config: Pick<Config, 'ADMIN_USERNAME' | 'ADMIN_PASSWORD'>,
+  log: Logger,
+): Promise<'created' | 'exists' | 'not configured'> {
+  if (!config.ADMIN_USERNAME || !config.ADMIN_PASSWORD) return 'not configured';
+  const existing = await db.models.User.findOne({ where: { username: config.ADMIN_USERNAME } });
+  if (existing) {
+    log.info(
+      { username: config.ADMIN_USERNAME },
+      'admin from ADMIN_USERNAME exists; left unchanged',
+    );
+    return 'exists';
+  }
+  try {
+    await createUser(db, {
+      username: config.ADMIN_USERNAME,
+      password: config.ADMIN_PASSWORD,
+      isAdmin: true,
+    });
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    // Two web processes starting together both try; the second finds the name taken.
+    if (error.issues.some((issue) => issue.message.endsWith('is taken'))) return 'exists';
+    const variables: Record<string, string> = {
+      username: 'ADMIN_USERNAME',
+      password: 'ADMIN_PASSWORD',
+    };
+    const lines = error.issues.map(
+      (issue) => `  ${variables[issue.path] ?? issue.path}: ${issue.message}`,
+    );
+    throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
+  }
+  log.info({ username: config.ADMIN_USERNAME }, 'created the admin from ADMIN_USERNAME');
+  return 'created';
+}
