@@ -5,7 +5,10 @@ import { ensureDatabase } from './db/connection.ts';
 import { openDatabase, type Database } from './db/index.ts';
 import { migrateUp } from './db/migrator.ts';
 import type { Logger } from './log.ts';
-import { createMetrics } from './metrics/registry.ts';
+import { registerQueueJobs } from './metrics/queue-jobs.ts';
+import { createMetrics, observeSpeedtest, type Metrics } from './metrics/registry.ts';
+import { Queues } from './queue/queues.ts';
+import { latestSpeedtests } from './speedtest/store.ts';
 import { serveMetrics } from './metrics/server.ts';
 import { createRedis } from './queue/redis.ts';
 import { startScheduler } from './queue/scheduler.ts';
@@ -41,12 +44,18 @@ function listen(server: Server, port: number, host: string): Promise<void> {
   });
 }
 
-async function startWeb(config: Config, log: Logger, db: Database): Promise<Running> {
+async function startWeb(
+  config: Config,
+  log: Logger,
+  db: Database,
+  metrics: Metrics,
+): Promise<Running> {
   await ensureAdminFromEnv(db, config, log);
   const redis = createRedis(config.REDIS_URL, { log, failFast: true, name: 'web' });
   const app = createWebApp({
     sequelize: db.sequelize,
     redis,
+    httpDuration: metrics.httpDuration,
     speedtestTarget: config.SPEEDTEST_TARGET_ENABLED
       ? {
           path: config.SPEEDTEST_TARGET_PATH,
@@ -76,12 +85,14 @@ export async function startRoles(role: ServiceRole, config: Config, log: Logger)
   if (role === 'all') await migrate(config, log);
   const db = openDatabase(config, log);
   const metrics = createMetrics(role);
-  const registry = createTaskRegistry(config, db);
+  const registry = createTaskRegistry(config, db, metrics);
   const started: Running[] = [];
   const wants = (r: ServiceRole) => role === r || role === 'all';
   try {
     // Web first and scheduler last: the first scheduled runs may call this process's own /healthz.
-    if (wants('web')) started.push(await startWeb(config, log.child({ component: 'web' }), db));
+    if (wants('web')) {
+      started.push(await startWeb(config, log.child({ component: 'web' }), db, metrics));
+    }
     const deps = (component: string) => ({
       config,
       log: log.child({ component }),
@@ -89,7 +100,23 @@ export async function startRoles(role: ServiceRole, config: Config, log: Logger)
       registry,
       metrics,
     });
-    if (wants('worker')) started.push(await startWorker(deps('worker')));
+    if (wants('worker')) {
+      // The "latest speed test" gauges survive a restart: they start from the database.
+      for (const test of await latestSpeedtests(db))
+        observeSpeedtest(metrics, test, { restored: true });
+      started.push(await startWorker(deps('worker')));
+    }
+    if (role !== 'web') {
+      const redis = createRedis(config.REDIS_URL, { log, failFast: true, name: 'metrics' });
+      const queues = new Queues(redis, config.QUEUE_PREFIX, log);
+      registerQueueJobs(metrics.registry, queues);
+      started.push({
+        async close() {
+          await queues.close();
+          redis.disconnect();
+        },
+      });
+    }
     if (wants('scheduler')) started.push(await startScheduler(deps('scheduler')));
     const metricsServer = await serveMetrics(
       metrics.registry,

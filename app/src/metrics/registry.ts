@@ -1,12 +1,19 @@
 // Prometheus metrics (prom-client). Each process has one registry, served on METRICS_PORT, never
-// on the public port. Names follow Prometheus conventions: refresher_ prefix, base units (seconds),
-// _total on counters.
+// on the public port. Names follow Prometheus conventions: refresher_ prefix, base units (seconds,
+// bytes), _total on counters. The runtime's own metrics keep prom-client's standard names
+// (process_*, nodejs_*), which the common Node.js dashboards expect.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const SPEEDTEST_LABELS = ['engine', 'server'] as const;
+/** From 1 Mbit/s to 10 Gbit/s, in bytes per second. */
+const THROUGHPUT_BUCKETS = [1e6, 5e6, 10e6, 25e6, 50e6, 100e6, 250e6, 500e6, 1e9, 2.5e9, 10e9].map(
+  (bits) => bits / 8,
+);
 
 export function createMetrics(role: string) {
   const registry = new Registry();
   registry.setDefaultLabels({ role });
-  collectDefaultMetrics({ register: registry, prefix: 'refresher_' });
+  collectDefaultMetrics({ register: registry });
 
   return {
     registry,
@@ -32,7 +39,59 @@ export function createMetrics(role: string) {
     }),
     schedules: new Gauge({
       name: 'refresher_scheduler_schedules',
-      help: 'Enabled periodic tasks the scheduler keeps in force.',
+      help: 'Job schedulers this scheduler process keeps in force (one per enabled periodic task).',
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'refresher_http_request_duration_seconds',
+      help: 'Time to answer HTTP requests, by method, route pattern and status code.',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    speedtestLastDownload: new Gauge({
+      name: 'refresher_speedtest_last_download_bytes_per_second',
+      help: 'Download throughput of the latest speed test, by engine and server.',
+      labelNames: SPEEDTEST_LABELS,
+      registers: [registry],
+    }),
+    speedtestLastUpload: new Gauge({
+      name: 'refresher_speedtest_last_upload_bytes_per_second',
+      help: 'Upload throughput of the latest speed test, by engine and server.',
+      labelNames: SPEEDTEST_LABELS,
+      registers: [registry],
+    }),
+    speedtestLastPing: new Gauge({
+      name: 'refresher_speedtest_last_ping_seconds',
+      help: 'Latency of the latest speed test, by engine and server.',
+      labelNames: SPEEDTEST_LABELS,
+      registers: [registry],
+    }),
+    speedtestLastTimestamp: new Gauge({
+      name: 'refresher_speedtest_last_timestamp_seconds',
+      help: 'When the latest successful speed test started (Unix time), by engine and server.',
+      labelNames: SPEEDTEST_LABELS,
+      registers: [registry],
+    }),
+    speedtestDownload: new Histogram({
+      name: 'refresher_speedtest_download_bytes_per_second',
+      help: 'Download throughput of speed tests, by engine and server.',
+      labelNames: SPEEDTEST_LABELS,
+      buckets: THROUGHPUT_BUCKETS,
+      registers: [registry],
+    }),
+    speedtestUpload: new Histogram({
+      name: 'refresher_speedtest_upload_bytes_per_second',
+      help: 'Upload throughput of speed tests, by engine and server.',
+      labelNames: SPEEDTEST_LABELS,
+      buckets: THROUGHPUT_BUCKETS,
+      registers: [registry],
+    }),
+    speedtestPing: new Histogram({
+      name: 'refresher_speedtest_ping_seconds',
+      help: 'Latency measured by speed tests, by engine and server.',
+      labelNames: SPEEDTEST_LABELS,
+      buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1],
       registers: [registry],
     }),
     reconciles: new Counter({
@@ -45,3 +104,29 @@ export function createMetrics(role: string) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+export interface SpeedtestObservation {
+  engine: string;
+  server: string;
+  startedAt: Date;
+  downloadBps: number;
+  uploadBps: number;
+  pingMs: number;
+}
+
+/** Records one speed test: the "last" gauges and, unless it is a restored value, the histograms. */
+export function observeSpeedtest(
+  metrics: Metrics,
+  test: SpeedtestObservation,
+  options: { restored?: boolean } = {},
+): void {
+  const labels = { engine: test.engine, server: test.server };
+  metrics.speedtestLastDownload.set(labels, test.downloadBps / 8);
+  metrics.speedtestLastUpload.set(labels, test.uploadBps / 8);
+  metrics.speedtestLastPing.set(labels, test.pingMs / 1000);
+  metrics.speedtestLastTimestamp.set(labels, test.startedAt.getTime() / 1000);
+  if (options.restored) return;
+  metrics.speedtestDownload.observe(labels, test.downloadBps / 8);
+  metrics.speedtestUpload.observe(labels, test.uploadBps / 8);
+  metrics.speedtestPing.observe(labels, test.pingMs / 1000);
+}

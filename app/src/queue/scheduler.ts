@@ -133,8 +133,12 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
   }
 
   /** Makes Redis match PostgreSQL, for every row (ids null) or for the rows that changed. */
+  /** Scheduler ids this process knows to be in force; the gauge counts them. */
+  const inForce = new Set<string>();
+
   async function reconcileOnce(ids: Set<number> | null): Promise<ReconcileReport> {
     const desired = await desiredSchedulers(ids);
+    if (!ids) inForce.clear();
     let added = 0;
     let removed = 0;
     let failed = 0;
@@ -142,14 +146,19 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
       const queue = queues.get(queueName);
       const existing = await existingSchedulers(queue.toKey('repeat'), ids);
       for (const id of existing) {
-        if (desired.get(id)?.queue === queueName) continue;
+        if (desired.get(id)?.queue === queueName) {
+          inForce.add(id);
+          continue;
+        }
         await queue.removeJobScheduler(id);
+        inForce.delete(id);
         removed++;
       }
       for (const [id, { queue: target, row, template }] of desired) {
         if (target !== queueName || existing.has(id)) continue;
         try {
           await queue.upsertJobScheduler(id, repeatOptions(row), template);
+          inForce.add(id);
           added++;
         } catch (error) {
           // A row written around the validation (plain SQL, say) must not stop every other schedule.
@@ -162,7 +171,14 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
         }
       }
     }
-    if (!ids) metrics.schedules.set(desired.size - failed);
+    // A scoped reconcile also drops what its rows no longer want (a disabled row has no desire).
+    if (ids) {
+      for (const id of [...inForce]) {
+        const owner = Number(id.slice(SCHEDULER_ID_PREFIX.length).split(':')[0]);
+        if (ids.has(owner) && !desired.has(id)) inForce.delete(id);
+      }
+    }
+    metrics.schedules.set(inForce.size);
     if (added || removed || failed) {
       log.info({ scope: ids ? [...ids] : 'all', added, removed, failed }, 'schedules reconciled');
     }

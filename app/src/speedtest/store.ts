@@ -4,6 +4,7 @@
 import { QueryTypes, type Transaction } from 'sequelize';
 import type { Database } from '../db/index.ts';
 import type { JsonValue } from '../db/models.ts';
+import type { SpeedtestObservation } from '../metrics/registry.ts';
 import type { SpeedtestResult, SpeedtestServer } from './engine.ts';
 
 async function upsertServer(
@@ -127,4 +128,30 @@ export async function storeSpeedtest(
     );
     return speedtest.id;
   });
+}
+
+/** The latest test of every engine and server, to start the "latest" gauges after a restart. */
+export async function latestSpeedtests(db: Database): Promise<SpeedtestObservation[]> {
+  const rows = await db.sequelize.query<{
+    engine: string;
+    server: string;
+    started_at: Date;
+    download_bps: number | null;
+    upload_bps: number | null;
+    ping_ms: number | null;
+  }>(
+    `SELECT DISTINCT ON (t.engine, s.name) t.engine, s.name AS server, t.started_at,
+            t.download_bps, t.upload_bps, t.ping_ms
+       FROM speedtests t JOIN speedtest_servers s ON s.id = t.server_id
+      ORDER BY t.engine, s.name, t.started_at DESC`,
+    { type: QueryTypes.SELECT },
+  );
+  return rows.map((row) => ({
+    engine: row.engine,
+    server: row.server,
+    startedAt: row.started_at,
+    downloadBps: row.download_bps ?? 0,
+    uploadBps: row.upload_bps ?? 0,
+    pingMs: row.ping_ms ?? 0,
+  }));
 }

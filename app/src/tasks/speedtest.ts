@@ -3,7 +3,7 @@
 // queue, whose global concurrency of 1 means two tests never share (and halve) the link.
 import { z } from 'zod';
 import type { Database } from '../db/index.ts';
-import type { SpeedtestEngine } from '../speedtest/engine.ts';
+import type { SpeedtestEngine, SpeedtestResult } from '../speedtest/engine.ts';
 import { ENGINE_NAMES, type EngineName } from '../speedtest/index.ts';
 import { storeSpeedtest } from '../speedtest/store.ts';
 import { defineTask } from './registry.ts';
@@ -27,6 +27,8 @@ export interface SpeedtestTaskDeps {
   defaultDurationMs: number;
   defaultStreams: number;
   engine(name: EngineName): SpeedtestEngine;
+  /** Told about every stored result (the worker's metrics). */
+  observe?(result: SpeedtestResult): void;
 }
 
 export function speedtestTask(deps: SpeedtestTaskDeps) {
@@ -51,6 +53,7 @@ export function speedtestTask(deps: SpeedtestTaskDeps) {
         log: context.log,
       });
       const speedtestId = await storeSpeedtest(deps.db, result, { jobId: context.jobId });
+      deps.observe?.(result);
       const summary = {
         speedtestId,
         engine: name,
