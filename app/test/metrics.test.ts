@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { spawnTs, waitForOutput, type Child } from './helpers/child.ts';
+import { spawnTs, type Child } from './helpers/child.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
 import { freePort } from './helpers/ports.ts';
 import { waitFor } from './helpers/wait.ts';
