@@ -1,0 +1,109 @@
+// API tokens for scripts and dashboards: created in the portal, shown once, stored as a hash.
+//
+// SHA-256, not argon2, on purpose: a token is 256 random bits, so there is nothing to guess and
+// no need for a slow hash; a fast one lets every API request find its token by an indexed lookup.
+// (Passwords are different: people choose them, so they get argon2id.)
+import { createHash, randomBytes } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { Op } from 'sequelize';
+import { z } from 'zod';
+import type { Database } from '../../db/index.ts';
+import type { ApiToken, User } from '../../db/models.ts';
+import { parseOrThrow } from '../../validation.ts';
+
+const TOKEN_PREFIX = 'rf_';
+/** Characters kept in clear to tell tokens apart in a list ("rf_AbC12…"). */
+const SHOWN_CHARACTERS = 8;
+/** last_used_at is written at most this often per token: not one UPDATE per API request. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+const newToken = z
+  .object({
+    name: z.string().trim().min(1, 'expected a name').max(100, 'expected at most 100 characters'),
+    expiresAt: z.coerce
+      .date()
+      .refine((date) => date.getTime() > Date.now(), 'expected a time in the future')
+      .nullable()
+      .default(null),
+  })
+  .strict();
+
+export interface CreatedToken {
+  /** The only time the token exists in clear: show it to the user once, never store it. */
+  token: string;
+  record: ApiToken;
+}
+
+export async function createApiToken(
+  db: Database,
+  userId: number,
+  input: unknown,
+): Promise<CreatedToken> {
+  const { name, expiresAt } = parseOrThrow(newToken, input);
+  const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
+  const record = await db.models.ApiToken.create({
+    userId,
+    name,
+    expiresAt,
+    tokenHash: hashToken(token),
+    prefix: token.slice(0, TOKEN_PREFIX.length + SHOWN_CHARACTERS),
+  });
+  return { token, record };
+}
+
+/** The active user a token belongs to, or null for an unknown, expired or orphaned token. */
+export async function authenticateToken(db: Database, token: string): Promise<User | null> {
+  if (!token.startsWith(TOKEN_PREFIX)) return null;
+  const record = await db.models.ApiToken.findOne({
+    where: {
+      tokenHash: hashToken(token),
+      [Op.or]: [{ expiresAt: null }, { expiresAt: { [Op.gt]: new Date() } }],
+    },
+    include: [{ model: db.models.User, where: { isActive: true } }],
+  });
+  if (!record) return null;
+  const lastUsed = record.lastUsedAt?.getTime() ?? 0;
+  if (Date.now() - lastUsed > LAST_USED_RESOLUTION_MS) {
+    await record.update({ lastUsedAt: new Date() });
+  }
+  return (record as ApiToken & { User: User }).User;
+}
+
+export async function revokeApiToken(
+  db: Database,
+  userId: number,
+  tokenId: number,
+): Promise<boolean> {
+  return (await db.models.ApiToken.destroy({ where: { id: tokenId, userId } })) > 0;
+}
+
+/**
+ * `Authorization: Bearer rf_…` → `response.locals.user`. A request without the header passes
+ * through (a session may still authenticate it); a wrong or expired token is refused outright,
+ * so a broken script fails loudly instead of falling back to anonymous.
+ */
+export function bearerAuth(db: Database): RequestHandler {
+  return (request, response, next) => {
+    const header = request.headers.authorization;
+    if (!header) return next();
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    const refuse = (description: string) =>
+      response
+        .status(401)
+        .set('www-authenticate', `Bearer error="invalid_token", error_description="${description}"`)
+        .json({ error: description });
+    if (!match) return void refuse('expected "Authorization: Bearer <token>"');
+    authenticateToken(db, match[1]!).then(
+      (user) => {
+        if (!user) return void refuse('unknown, revoked or expired token');
+        response.locals.user = user;
+        next();
+      },
+      (error: unknown) => next(error),
+    );
+  };
+}
