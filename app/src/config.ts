@@ -77,6 +77,33 @@ export const envSchema = z.object({
   DATABASE_CREATE: z.stringbool({ error: 'expected true or false' }).default(true),
 
   /**
+   * Signs session cookies. Unset: a random one per process, so sessions end at every restart and
+   * are not shared between web processes (fine on a laptop; the deployment generates one).
+   */
+  SESSION_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
+  /** How long a signed-in session lasts without activity. */
+  SESSION_MAX_AGE_HOURS: positiveInt
+    .pipe(z.number().max(24 * 30, 'expected at most 720'))
+    .default(12),
+  /**
+   * Which proxies to believe about the client's address and scheme (Express "trust proxy"):
+   * false, true, a hop count, or addresses/CIDRs/names such as loopback or uniquelocal.
+   */
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .transform((value): boolean | number | string =>
+      value === 'true'
+        ? true
+        : value === 'false'
+          ? false
+          : /^\d+$/.test(value)
+            ? Number(value)
+            : value,
+    )
+    .default(false),
+
+  /**
    * The first admin, created by the web role at start when no user of that name exists. Both or
    * neither; there is no default account. The password is only hashed, never stored as given.
    */

@@ -52,9 +52,11 @@ async function startWeb(
 ): Promise<Running> {
   await ensureAdminFromEnv(db, config, log);
   const redis = createRedis(config.REDIS_URL, { log, failFast: true, name: 'web' });
-  const app = createWebApp({
-    sequelize: db.sequelize,
+  const web = createWebApp({
+    db,
     redis,
+    config,
+    log,
     httpDuration: metrics.httpDuration,
     speedtestTarget: config.SPEEDTEST_TARGET_ENABLED
       ? {
@@ -63,7 +65,7 @@ async function startWeb(
         }
       : undefined,
   });
-  const server = createServer(app);
+  const server = createServer(web.app);
   await listen(server, config.PORT, config.HOST);
   log.info(
     { url: `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${config.PORT}` },
@@ -75,6 +77,7 @@ async function startWeb(
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      web.close();
       redis.disconnect();
     },
   };

@@ -47,6 +47,8 @@ describe('loadConfig', () => {
       SCHEDULER_RECONCILE_MS: 60_000,
       RESULT_RETENTION_DAYS: 365,
       DATABASE_CREATE: true,
+      SESSION_MAX_AGE_HOURS: 12,
+      TRUST_PROXY: false,
       SPEEDTEST_ENGINE: 'librespeed',
       SPEEDTEST_SERVERS: [],
       SPEEDTEST_DURATION_MS: 10_000,
@@ -57,6 +59,19 @@ describe('loadConfig', () => {
       OOKLA_ACCEPT_LICENSE: false,
       OOKLA_SERVER_LIST_URL: 'https://www.speedtest.net/api/js/servers?engine=js&limit=10',
     });
+  });
+
+  test("TRUST_PROXY takes Express's forms: booleans, hop counts, addresses and names", () => {
+    assert.equal(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY, true);
+    assert.equal(loadConfig({ TRUST_PROXY: '1' }).TRUST_PROXY, 1);
+    assert.equal(
+      loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).TRUST_PROXY,
+      'loopback, 10.0.0.0/8',
+    );
+    assert.throws(
+      () => loadConfig({ SESSION_SECRET: 'short' }),
+      /SESSION_SECRET: expected at least 32 characters \(got 5 characters, not shown\)/,
+    );
   });
 
   test('good values are converted to their types', () => {

@@ -30,13 +30,15 @@ describe('speedtester.run_speedtest', () => {
     env = await createTestEnv();
     const port = await freePort();
     const redis = createRedis(env.config.REDIS_URL);
-    web = createServer(
-      createWebApp({
-        sequelize: env.db.sequelize,
-        redis,
-        speedtestTarget: { path: '/speedtest', rateLimitPerMinute: 100_000 },
-      }),
-    );
+    const webApp = createWebApp({
+      db: env.db,
+      redis,
+      config: env.config,
+      log: env.log,
+      speedtestTarget: { path: '/speedtest', rateLimitPerMinute: 100_000 },
+    });
+    web = createServer(webApp.app);
+    web.on('close', () => webApp.close());
     web.on('close', () => redis.disconnect());
     await new Promise<void>((resolve) => web.listen(port, '127.0.0.1', resolve));
     const librespeed = createLibreSpeedEngine({

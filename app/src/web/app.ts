@@ -1,31 +1,103 @@
-// The web role's Express application: health endpoints and the built-in speed test target; the
-// API, admin portal and queue board mount here as they are built.
-import express from 'express';
+// The web role's Express application. Public: health endpoints, the built-in speed test target
+// and the sign-in page. Everything under /api and /admin needs a signed-in user (a session) or an
+// API token; the admin portal and the REST API grow inside those two routers.
+import express, { Router } from 'express';
+import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Histogram } from 'prom-client';
-import type { Sequelize } from 'sequelize';
+import type { Config } from '../config.ts';
+import type { Database } from '../db/index.ts';
+import type { Logger } from '../log.ts';
 import { speedtestTarget, type TargetOptions } from '../speedtest/target.ts';
+import {
+  csrfProtection,
+  csrfToken,
+  currentUser,
+  requireApiUser,
+  requirePageUser,
+  sessions,
+  sessionUser,
+} from './auth/middleware.ts';
+import { authRoutes } from './auth/routes.ts';
+import { bearerAuth } from './auth/tokens.ts';
 import { healthRoutes } from './health.ts';
+import { html, page } from './html.ts';
 import { httpMetrics } from './metrics.ts';
 
 export interface WebDeps {
-  sequelize: Sequelize;
+  db: Database;
   redis: Redis;
+  config: Pick<Config, 'SESSION_SECRET' | 'SESSION_MAX_AGE_HOURS' | 'TRUST_PROXY'>;
+  log: Logger;
   /** Request durations go here when given (the web role's metrics). */
   httpDuration?: Histogram<'method' | 'route' | 'status'>;
   /** The built-in speed test target; absent when switched off. */
   speedtestTarget?: { path: string } & TargetOptions;
+  /** Sign-in attempts per minute from one address (tests lower it). */
+  loginRateLimitPerMinute?: number;
 }
 
-export function createWebApp(deps: WebDeps): express.Express {
+export interface WebApp {
+  app: express.Express;
+  /** Stops the session store's sweeper. */
+  close(): void;
+}
+
+export function createWebApp(deps: WebDeps): WebApp {
   const app = express();
   app.disable('x-powered-by');
+  // Behind SWAG the client's address and scheme come from X-Forwarded-*; believe only the proxy.
+  app.set('trust proxy', deps.config.TRUST_PROXY);
   if (deps.httpDuration) app.use(httpMetrics(deps.httpDuration));
-  app.use(healthRoutes(deps));
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          defaultSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:'],
+          frameAncestors: ["'none'"],
+          formAction: ["'self'"],
+        },
+      },
+    }),
+  );
+  app.use(healthRoutes({ sequelize: deps.db.sequelize, redis: deps.redis }));
   if (deps.speedtestTarget)
     app.use(deps.speedtestTarget.path, speedtestTarget(deps.speedtestTarget));
+
+  const { middleware: session, store } = sessions(deps.db, deps.config, deps.log);
+  app.use(session, bearerAuth(deps.db), sessionUser(deps.db));
+  app.use(authRoutes(deps.db, { loginRateLimitPerMinute: deps.loginRateLimitPerMinute }));
+
+  const api = Router();
+  api.use(requireApiUser, express.json({ limit: '1mb' }), csrfProtection());
+  api.get('/me', (_request, response) => {
+    const user = currentUser(response.locals);
+    response.json({ id: user.id, username: user.username, isAdmin: user.isAdmin });
+  });
+  app.use('/api/v1', api);
+
+  const admin = Router();
+  admin.use(requirePageUser);
+  admin.get('/', (request, response) => {
+    const user = currentUser(response.locals);
+    response.type('html').send(
+      page(
+        'Admin',
+        html`<main>
+          <p>Signed in as <strong>${user.username}</strong>.</p>
+          <form method="post" action="/logout">
+            <input type="hidden" name="_csrf" value="${csrfToken(request)}" />
+            <button type="submit">Sign out</button>
+          </form>
+        </main>`,
+      ),
+    );
+  });
+  app.use('/admin', admin);
+
   app.use((_request, response) => {
     response.status(404).json({ error: 'not found' });
   });
-  return app;
+  return { app, close: () => store.close() };
 }
