@@ -14,6 +14,7 @@ import { createRedis } from './queue/redis.ts';
 import { startScheduler } from './queue/scheduler.ts';
 import { startWorker } from './queue/worker.ts';
 import { createTaskRegistry } from './tasks/index.ts';
+import type { TaskRegistry } from './tasks/registry.ts';
 import { createWebApp } from './web/app.ts';
 import { ensureAdminFromEnv } from './web/auth/users.ts';
 
@@ -49,12 +50,16 @@ async function startWeb(
   log: Logger,
   db: Database,
   metrics: Metrics,
+  registry: TaskRegistry,
 ): Promise<Running> {
   await ensureAdminFromEnv(db, config, log);
   const redis = createRedis(config.REDIS_URL, { log, failFast: true, name: 'web' });
+  const queues = new Queues(redis, config.QUEUE_PREFIX, log);
   const web = createWebApp({
     db,
     redis,
+    registry,
+    queues,
     config,
     log,
     httpDuration: metrics.httpDuration,
@@ -78,6 +83,7 @@ async function startWeb(
         server.closeIdleConnections();
       });
       web.close();
+      await queues.close();
       redis.disconnect();
     },
   };
@@ -94,7 +100,7 @@ export async function startRoles(role: ServiceRole, config: Config, log: Logger)
   try {
     // Web first and scheduler last: the first scheduled runs may call this process's own /healthz.
     if (wants('web')) {
-      started.push(await startWeb(config, log.child({ component: 'web' }), db, metrics));
+      started.push(await startWeb(config, log.child({ component: 'web' }), db, metrics, registry));
     }
     const deps = (component: string) => ({
       config,

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import { Queues } from '../src/queue/queues.ts';
 import { createRedis } from '../src/queue/redis.ts';
 import { MAX_FAILED_LOGINS } from '../src/web/auth/login.ts';
 import { createApiToken } from '../src/web/auth/tokens.ts';
@@ -11,6 +12,7 @@ import { createUser } from '../src/web/auth/users.ts';
 import { createWebApp, type WebApp } from '../src/web/app.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
 import { freePort } from './helpers/ports.ts';
+import { testRegistry } from './helpers/tasks.ts';
 
 const PASSWORD = 'a sufficiently long password';
 
@@ -70,6 +72,8 @@ describe('authentication and security', () => {
     web = createWebApp({
       db: env.db,
       redis,
+      registry: testRegistry(),
+      queues: new Queues(redis, env.config.QUEUE_PREFIX),
       config: { ...env.config, TRUST_PROXY: 'loopback' },
       log: env.log,
       loginRateLimitPerMinute: 20,

@@ -33,6 +33,8 @@ describe('speedtester.run_speedtest', () => {
     const webApp = createWebApp({
       db: env.db,
       redis,
+      registry: new TaskRegistry([]),
+      queues: new Queues(redis, env.config.QUEUE_PREFIX),
       config: env.config,
       log: env.log,
       speedtestTarget: { path: '/speedtest', rateLimitPerMinute: 100_000 },

@@ -8,6 +8,8 @@ import type { Histogram } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/index.ts';
 import type { Logger } from '../log.ts';
+import type { Queues } from '../queue/queues.ts';
+import type { TaskRegistry } from '../tasks/registry.ts';
 import { speedtestTarget, type TargetOptions } from '../speedtest/target.ts';
 import {
   csrfProtection,
@@ -20,6 +22,7 @@ import {
 } from './auth/middleware.ts';
 import { authRoutes } from './auth/routes.ts';
 import { bearerAuth } from './auth/tokens.ts';
+import { API_BASE, apiRoutes } from './api/index.ts';
 import { healthRoutes } from './health.ts';
 import { html, page } from './html.ts';
 import { httpMetrics } from './metrics.ts';
@@ -27,6 +30,9 @@ import { httpMetrics } from './metrics.ts';
 export interface WebDeps {
   db: Database;
   redis: Redis;
+  registry: TaskRegistry;
+  /** For "run now"; on a fail-fast connection, so a Redis outage answers 500 at once. */
+  queues: Queues;
   config: Pick<Config, 'SESSION_SECRET' | 'SESSION_MAX_AGE_HOURS' | 'TRUST_PROXY'>;
   log: Logger;
   /** Request durations go here when given (the web role's metrics). */
@@ -75,7 +81,8 @@ export function createWebApp(deps: WebDeps): WebApp {
     const user = currentUser(response.locals);
     response.json({ id: user.id, username: user.username, isAdmin: user.isAdmin });
   });
-  app.use('/api/v1', api);
+  api.use(apiRoutes({ db: deps.db, registry: deps.registry, queues: deps.queues }));
+  app.use(API_BASE, api);
 
   const admin = Router();
   admin.use(requirePageUser);

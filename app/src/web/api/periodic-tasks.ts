@@ -1,0 +1,133 @@
+// /periodic-tasks: the schedules (django-celery-beat's PeriodicTask admin, as an API).
+import { z } from 'zod';
+import type { PeriodicTask } from '../../db/models.ts';
+import type { PeriodicTasks } from '../../queue/periodic-tasks.ts';
+import {
+  nextRunTimes,
+  periodicTaskFields,
+  rowToSpec,
+  scheduleSchema,
+  specToColumns,
+} from '../../queue/schedule.ts';
+import { endpoint } from './route.ts';
+
+const id = z.object({ id: z.coerce.number().int().positive() });
+
+export const periodicTaskOut = periodicTaskFields.extend({
+  id: z.int(),
+  lastRunAt: z.date().nullable(),
+  totalRunCount: z.int(),
+  createdAt: z.date(),
+  updatedAt: z.date(),
+  nextRuns: z.array(z.date()),
+});
+
+export function presentPeriodicTask(row: PeriodicTask, nextRuns = 5) {
+  return {
+    id: row.id,
+    ...rowToSpec(row),
+    lastRunAt: row.lastRunAt,
+    totalRunCount: row.totalRunCount,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    nextRuns: nextRunTimes(row, nextRuns),
+  };
+}
+
+const preview = z
+  .object({
+    schedule: scheduleSchema,
+    startTime: z.coerce.date().nullable().default(null),
+    expiresAt: z.coerce.date().nullable().default(null),
+    oneOff: z.boolean().default(false),
+    count: z.int().min(1).max(50).default(5),
+  })
+  .strict();
+
+export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<PeriodicTask[]>) {
+  const tag = 'periodic tasks';
+  return [
+    endpoint({
+      method: 'get',
+      path: '/periodic-tasks',
+      summary: 'All periodic tasks, with their next run times',
+      tag,
+      response: z.object({ items: z.array(periodicTaskOut) }),
+      handler: async () => ({ items: (await list()).map((row) => presentPeriodicTask(row)) }),
+    }),
+    endpoint({
+      method: 'get',
+      path: '/periodic-tasks/:id',
+      summary: 'One periodic task',
+      tag,
+      params: id,
+      response: periodicTaskOut,
+      handler: async ({ params }) => presentPeriodicTask(await tasks.get(params.id)),
+    }),
+    endpoint({
+      method: 'post',
+      path: '/periodic-tasks',
+      summary: 'Create a periodic task; the scheduler picks it up within a second',
+      tag,
+      body: periodicTaskFields,
+      response: periodicTaskOut,
+      status: 201,
+      handler: async ({ request }) => presentPeriodicTask(await tasks.create(request.body)),
+    }),
+    endpoint({
+      method: 'patch',
+      path: '/periodic-tasks/:id',
+      summary: 'Change some fields (enable/disable with {"enabled": …}); validated as a whole',
+      tag,
+      params: id,
+      body: periodicTaskFields.partial(),
+      response: periodicTaskOut,
+      handler: async ({ params, request }) =>
+        presentPeriodicTask(await tasks.update(params.id, request.body)),
+    }),
+    endpoint({
+      method: 'delete',
+      path: '/periodic-tasks/:id',
+      summary: 'Delete a periodic task (its past results stay, unlinked)',
+      tag,
+      params: id,
+      handler: async ({ params }) => {
+        await tasks.remove(params.id);
+      },
+    }),
+    endpoint({
+      method: 'post',
+      path: '/periodic-tasks/:id/run',
+      summary: 'Queue one run now, whatever the schedule says',
+      tag,
+      params: id,
+      response: z.object({ jobId: z.string() }),
+      status: 202,
+      handler: async ({ params }) => ({ jobId: await tasks.runNow(params.id) }),
+    }),
+    endpoint({
+      method: 'post',
+      path: '/schedules/preview',
+      summary: 'The next run times of a schedule, before saving it',
+      tag,
+      body: preview,
+      response: z.object({ nextRuns: z.array(z.date()) }),
+      handler: async ({ body }) => {
+        const columns = specToColumns(
+          periodicTaskFields.parse({
+            name: 'preview',
+            task: 'preview',
+            schedule: body.schedule,
+            oneOff: body.oneOff,
+          }),
+        );
+        return {
+          nextRuns: nextRunTimes(
+            { ...columns, startTime: body.startTime, expiresAt: body.expiresAt },
+            body.count,
+          ),
+        };
+      },
+    }),
+  ];
+}
