@@ -72,7 +72,13 @@ export function createWebApp(deps: WebDeps): WebApp {
     app.use(deps.speedtestTarget.path, speedtestTarget(deps.speedtestTarget));
 
   const { middleware: session, store } = sessions(deps.db, deps.config, deps.log);
-  app.use(session, bearerAuth(deps.db), sessionUser(deps.db));
+  // A request that brings a bearer token is a script: it needs no session (and no cookie).
+  app.use(
+    (request, response, next) =>
+      request.headers.authorization ? next() : session(request, response, next),
+    bearerAuth(deps.db),
+    sessionUser(deps.db),
+  );
   app.use(authRoutes(deps.db, { loginRateLimitPerMinute: deps.loginRateLimitPerMinute }));
 
   const api = Router();

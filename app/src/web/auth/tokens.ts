@@ -5,7 +5,7 @@
 // (Passwords are different: people choose them, so they get argon2id.)
 import { createHash, randomBytes } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { Op } from 'sequelize';
+import { QueryTypes } from 'sequelize';
 import { z } from 'zod';
 import type { Database } from '../../db/index.ts';
 import type { ApiToken, User } from '../../db/models.ts';
@@ -58,19 +58,28 @@ export async function createApiToken(
 /** The active user a token belongs to, or null for an unknown, expired or orphaned token. */
 export async function authenticateToken(db: Database, token: string): Promise<User | null> {
   if (!token.startsWith(TOKEN_PREFIX)) return null;
-  const record = await db.models.ApiToken.findOne({
-    where: {
-      tokenHash: hashToken(token),
-      [Op.or]: [{ expiresAt: null }, { expiresAt: { [Op.gt]: new Date() } }],
-    },
-    include: [{ model: db.models.User, where: { isActive: true } }],
-  });
-  if (!record) return null;
-  const lastUsed = record.lastUsedAt?.getTime() ?? 0;
-  if (Date.now() - lastUsed > LAST_USED_RESOLUTION_MS) {
-    await record.update({ lastUsedAt: new Date() });
+  // Every API request comes through here: one indexed query, no model instance for the token.
+  const [found] = await db.sequelize.query<{
+    tokenId: number;
+    lastUsedAt: Date | null;
+    id: number;
+    username: string;
+    isAdmin: boolean;
+    isActive: boolean;
+  }>(
+    `SELECT t.id AS "tokenId", t.last_used_at AS "lastUsedAt",
+            u.id, u.username, u.is_admin AS "isAdmin", u.is_active AS "isActive"
+       FROM api_tokens t JOIN users u ON u.id = t.user_id
+      WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.is_active`,
+    { bind: [hashToken(token)], type: QueryTypes.SELECT },
+  );
+  if (!found) return null;
+  if (Date.now() - (found.lastUsedAt?.getTime() ?? 0) > LAST_USED_RESOLUTION_MS) {
+    await db.models.ApiToken.update({ lastUsedAt: new Date() }, { where: { id: found.tokenId } });
   }
-  return (record as ApiToken & { User: User }).User;
+  const { tokenId: _tokenId, lastUsedAt: _lastUsedAt, ...user } = found;
+  // Only the fields a request needs; the password hash never leaves the database here.
+  return db.models.User.build(user as never, { isNewRecord: false, raw: true });
 }
 
 export async function revokeApiToken(
