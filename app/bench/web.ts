@@ -40,7 +40,8 @@ try {
       FROM generate_series(1, 40) AS i;
     INSERT INTO speedtests (started_at, engine, download_bps, upload_bps, ping_ms, jitter_ms, server_id, raw)
     SELECT now() - (i * (interval '365 days' / ${flags.rows})),
-           CASE WHEN i % 4 = 0 THEN 'ookla' ELSE 'librespeed' END,
+           -- engine and server vary independently, so every filter combination has rows
+           CASE WHEN (i / 7) % 4 = 0 THEN 'ookla' ELSE 'librespeed' END,
            50e6 + (i % 1000) * 1e5, 10e6 + (i % 500) * 1e5, 5 + (i % 50), (i % 7) * 0.3,
            (SELECT id FROM speedtest_servers ORDER BY id OFFSET (i % 40) LIMIT 1), '{}'
       FROM generate_series(1, ${flags.rows}) AS i;
