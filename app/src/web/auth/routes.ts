@@ -38,7 +38,15 @@ export function authRoutes(
   const router = Router();
   const form = express.urlencoded({ extended: false, limit: '16kb' });
 
-  router.get('/login', (request, response) => {
+  // Showing the form starts a session (for its CSRF token), a row in PostgreSQL: limit how many
+  // one address can make, so nobody fills the table by reloading.
+  const pageLimit = rateLimit({
+    windowMs: 60_000,
+    limit: 6 * (options.loginRateLimitPerMinute ?? 10),
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+  });
+  router.get('/login', pageLimit, (request, response) => {
     response.type('html').send(loginPage(csrfToken(request), safeNext(request.query.next)));
   });
 
