@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { spawnTs, type Child } from './helpers/child.ts';
-import { createTestEnv, type TestEnv } from './helpers/env.ts';
+import { createTestEnv, deleteRedisPrefix, type TestEnv } from './helpers/env.ts';
 import { freePort } from './helpers/ports.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -98,6 +98,7 @@ describe('metrics of every role', () => {
   after(async () => {
     for (const child of children) child.process.kill('SIGTERM');
     await Promise.all(children.map((child) => child.exited));
+    await deleteRedisPrefix(`${env.config.QUEUE_PREFIX}-idle`);
     await env.cleanup();
   });
 
