@@ -163,9 +163,7 @@ main(process.argv.slice(2)).then(
       process.exit(2);
     }
     if (error instanceof ValidationError) {
-      console.error(
-        `refresher: ${error.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}`,
-      );
+      console.error(`refresher: ${error.message}`);
       process.exit(1);
     }
     if (error instanceof SpeedtestError) {

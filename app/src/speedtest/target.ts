@@ -4,7 +4,7 @@
 // so LibreSpeed's own browser client and server lists work against it unchanged.
 import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
+import { perMinute } from '../web/rate-limit.ts';
 
 const MIB = 1024 * 1024;
 /** LibreSpeed's own default download size per request, in MiB. */
@@ -76,13 +76,10 @@ export interface TargetOptions {
 export function speedtestTarget(options: TargetOptions): Router {
   const router = Router();
   router.use(
-    rateLimit({
-      windowMs: 60_000,
-      limit: options.rateLimitPerMinute,
-      standardHeaders: 'draft-8',
-      legacyHeaders: false,
-      message: { error: 'too many speed test requests from this address; try again in a minute' },
-    }),
+    perMinute(
+      options.rateLimitPerMinute,
+      'too many speed test requests from this address; try again in a minute',
+    ),
   );
   router.get(['/garbage', '/garbage.php'], sendGarbage);
   router.all(['/empty', '/empty.php'], swallow);

@@ -90,6 +90,13 @@ export function speedtestEndpoints(db: Database) {
   const tag = 'speedtests';
   const select = <T extends object>(sql: string, bind: unknown[]) =>
     db.sequelize.query<T>(sql, { bind, type: QueryTypes.SELECT });
+  /** The list rows matching a WHERE clause, newest first: the one query behind list, CSV and latest. */
+  const newest = (w: ReturnType<typeof where>, limit: number) =>
+    select<ListItem>(
+      `SELECT ${LIST_COLUMNS} FROM speedtests t LEFT JOIN speedtest_servers s ON s.id = t.server_id
+       ${w.sql} ORDER BY t.started_at DESC, t.id DESC LIMIT ${limit}`,
+      w.bind,
+    );
 
   return [
     endpoint({
@@ -101,11 +108,7 @@ export function speedtestEndpoints(db: Database) {
       response: z.object({ items: z.array(listItem), nextCursor: z.string().nullable() }),
       handler: async ({ query }) => {
         const w = where(query, decodeCursor(query.cursor));
-        const rows = await select<ListItem>(
-          `SELECT ${LIST_COLUMNS} FROM speedtests t LEFT JOIN speedtest_servers s ON s.id = t.server_id
-           ${w.sql} ORDER BY t.started_at DESC, t.id DESC LIMIT ${query.limit + 1}`,
-          w.bind,
-        );
+        const rows = await newest(w, query.limit + 1);
         const page = rows.slice(0, query.limit);
         const last = page.at(-1);
         return {
@@ -124,11 +127,7 @@ export function speedtestEndpoints(db: Database) {
       produces: 'text/csv',
       handler: async ({ query, response }) => {
         const w = where(query);
-        const rows = await select<ListItem>(
-          `SELECT ${LIST_COLUMNS} FROM speedtests t LEFT JOIN speedtest_servers s ON s.id = t.server_id
-           ${w.sql} ORDER BY t.started_at DESC, t.id DESC LIMIT 100000`,
-          w.bind,
-        );
+        const rows = await newest(w, 100_000);
         const columns = Object.keys(listItem.shape) as Array<keyof ListItem>;
         const lines = [
           columns.join(','),
@@ -163,11 +162,7 @@ export function speedtestEndpoints(db: Database) {
              FROM speedtests t LEFT JOIN speedtest_servers s ON s.id = t.server_id ${w.sql}`,
           w.bind,
         );
-        const [latest] = await select<ListItem>(
-          `SELECT ${LIST_COLUMNS} FROM speedtests t LEFT JOIN speedtest_servers s ON s.id = t.server_id
-           ${w.sql} ORDER BY t.started_at DESC, t.id DESC LIMIT 1`,
-          w.bind,
-        );
+        const [latest] = await newest(w, 1);
         const n = (key: string) =>
           aggregate?.[key] === null || aggregate?.[key] === undefined
             ? null

@@ -1,7 +1,7 @@
 // Sign in and sign out. The sign-in form is rate-limited per address, and a successful sign-in
 // gets a fresh session id (so an id planted before sign-in is worth nothing after it).
 import express, { Router } from 'express';
-import { rateLimit } from 'express-rate-limit';
+import { perMinute } from '../rate-limit.ts';
 import type { Database } from '../../db/index.ts';
 import { html, page } from '../html.ts';
 import { verifyLogin } from './login.ts';
@@ -40,25 +40,17 @@ export function authRoutes(
 
   // Showing the form starts a session (for its CSRF token), a row in PostgreSQL: limit how many
   // one address can make, so nobody fills the table by reloading.
-  const pageLimit = rateLimit({
-    windowMs: 60_000,
-    limit: 6 * (options.loginRateLimitPerMinute ?? 10),
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-  });
+  const pageLimit = perMinute(6 * (options.loginRateLimitPerMinute ?? 10));
   router.get('/login', pageLimit, (request, response) => {
     response.type('html').send(loginPage(csrfToken(request), safeNext(request.query.next)));
   });
 
   router.post(
     '/login',
-    rateLimit({
-      windowMs: 60_000,
-      limit: options.loginRateLimitPerMinute ?? 10,
-      standardHeaders: 'draft-8',
-      legacyHeaders: false,
-      message: { error: 'too many sign-in attempts from this address; wait a minute' },
-    }),
+    perMinute(
+      options.loginRateLimitPerMinute ?? 10,
+      'too many sign-in attempts from this address; wait a minute',
+    ),
     form,
     csrfProtection(),
     async (request, response, next) => {
