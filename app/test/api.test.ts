@@ -191,6 +191,15 @@ describe('REST API', () => {
       '2030-01-01T02:00:00.000Z',
       '2030-01-01T04:00:00.000Z',
     ]);
+    assert.equal(preview.json.description, 'Every 2 hours');
+    const cron = await call('POST', '/schedules/preview', {
+      schedule: { type: 'crontab', expression: '30 6 * * 1', timezone: 'Europe/Amsterdam' },
+      startTime: '2030-01-01T00:00:00Z',
+      count: 2,
+    });
+    assert.equal(cron.json.description, 'At 06:30, only on Monday (Europe/Amsterdam)');
+    // 06:30 in Amsterdam is 05:30 UTC in winter; 2030-01-07 is the first Monday.
+    assert.deepEqual(cron.json.nextRuns, ['2030-01-07T05:30:00.000Z', '2030-01-14T05:30:00.000Z']);
 
     assert.equal((await call('DELETE', `/periodic-tasks/${id}`)).status, 204);
     assert.equal((await call('GET', `/periodic-tasks/${id}`)).status, 404);

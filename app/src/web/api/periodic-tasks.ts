@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import type { PeriodicTask } from '../../db/models.ts';
 import type { PeriodicTasks } from '../../queue/periodic-tasks.ts';
+import { describeSchedule } from '../../queue/schedule-description.ts';
 import {
   nextRunTimes,
   periodicTaskFields,
@@ -20,17 +21,21 @@ export const periodicTaskOut = periodicTaskFields.extend({
   createdAt: z.date(),
   updatedAt: z.date(),
   nextRuns: z.array(z.date()),
+  /** The schedule in words, e.g. "Every 30 minutes". */
+  scheduleDescription: z.string(),
 });
 
 export function presentPeriodicTask(row: PeriodicTask, nextRuns = 5) {
+  const spec = rowToSpec(row);
   return {
     id: row.id,
-    ...rowToSpec(row),
+    ...spec,
     lastRunAt: row.lastRunAt,
     totalRunCount: row.totalRunCount,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
     nextRuns: nextRunTimes(row, nextRuns),
+    scheduleDescription: describeSchedule(spec.schedule),
   };
 }
 
@@ -108,10 +113,10 @@ export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<
     endpoint({
       method: 'post',
       path: '/schedules/preview',
-      summary: 'The next run times of a schedule, before saving it',
+      summary: 'The next run times of a schedule and its description in words, before saving it',
       tag,
       body: preview,
-      response: z.object({ nextRuns: z.array(z.date()) }),
+      response: z.object({ description: z.string(), nextRuns: z.array(z.date()) }),
       handler: async ({ body }) => {
         const columns = specToColumns(
           periodicTaskFields.parse({
@@ -122,6 +127,7 @@ export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<
           }),
         );
         return {
+          description: describeSchedule(body.schedule),
           nextRuns: nextRunTimes(
             { ...columns, startTime: body.startTime, expiresAt: body.expiresAt },
             body.count,

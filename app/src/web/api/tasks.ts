@@ -1,17 +1,15 @@
 // /tasks (what can run, with each task's kwargs schema) and /task-results (every run), the
 // django-celery-results part of the API.
-import { Op, type WhereOptions } from 'sequelize';
 import { z } from 'zod';
 import type { Database } from '../../db/index.ts';
 import type { TaskResult } from '../../db/models.ts';
 import { enqueueTask } from '../../queue/periodic-tasks.ts';
 import type { Queues } from '../../queue/queues.ts';
+import { TASK_STATUSES, taskResultFilters, taskResultPage } from '../../queue/task-history.ts';
 import { NotFoundError } from '../../queue/periodic-tasks.ts';
 import type { TaskRegistry } from '../../tasks/registry.ts';
 import { decodeCursor, encodeCursor, pageQuery } from './pagination.ts';
 import { endpoint } from './route.ts';
-
-const STATUSES = ['queued', 'started', 'retried', 'succeeded', 'failed', 'revoked'] as const;
 
 const resultOut = z.object({
   id: z.string(),
@@ -19,7 +17,7 @@ const resultOut = z.object({
   queue: z.string(),
   task: z.string(),
   periodicTaskId: z.int().nullable(),
-  status: z.enum(STATUSES),
+  status: z.enum(TASK_STATUSES),
   attempts: z.int(),
   args: z.array(z.unknown()),
   kwargs: z.record(z.string(), z.unknown()),
@@ -91,47 +89,18 @@ export function taskEndpoints(db: Database, registry: TaskRegistry, queues: Queu
       path: '/task-results',
       summary: 'Runs, newest first, filtered by status, task, periodic task and time',
       tag: 'task results',
-      query: z
-        .object({
-          status: z.enum(STATUSES).optional(),
-          task: z.string().optional(),
-          periodicTaskId: z.coerce.number().int().positive().optional(),
-          from: z.coerce.date().optional(),
-          to: z.coerce.date().optional(),
-          ...pageQuery,
-        })
-        .strict(),
+      query: z.object({ ...taskResultFilters, ...pageQuery }).strict(),
       response: z.object({ items: z.array(resultOut), nextCursor: z.string().nullable() }),
       handler: async ({ query }) => {
-        const cursor = decodeCursor(query.cursor);
-        const where: WhereOptions[] = [];
-        if (query.status) where.push({ status: query.status });
-        if (query.task) where.push({ task: query.task });
-        if (query.periodicTaskId) where.push({ periodicTaskId: query.periodicTaskId });
-        if (query.from) where.push({ queuedAt: { [Op.gte]: query.from } });
-        if (query.to) where.push({ queuedAt: { [Op.lt]: query.to } });
-        if (cursor) {
-          where.push({
-            [Op.or]: [
-              { queuedAt: { [Op.lt]: new Date(cursor.at) } },
-              { queuedAt: new Date(cursor.at), id: { [Op.lt]: cursor.id } },
-            ],
-          });
-        }
-        const rows = await db.models.TaskResult.findAll({
-          where: { [Op.and]: where },
-          order: [
-            ['queuedAt', 'DESC'],
-            ['id', 'DESC'],
-          ],
-          limit: query.limit + 1,
-        });
-        const page = rows.slice(0, query.limit);
-        const last = page.at(-1);
+        const { items, after } = await taskResultPage(
+          db,
+          query,
+          query.limit,
+          decodeCursor(query.cursor),
+        );
         return {
-          items: page.map(present),
-          nextCursor:
-            rows.length > query.limit && last ? encodeCursor(last.queuedAt, last.id) : null,
+          items: items.map(present),
+          nextCursor: after ? encodeCursor(after.at, after.id) : null,
         };
       },
     }),
