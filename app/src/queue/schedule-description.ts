@@ -1,6 +1,15 @@
-// Schedules in words, for people: "At 02:30, only on Monday (Europe/Amsterdam)".
+// Schedules in words, for people ("At 02:30, only on Monday (Europe/Amsterdam)"), and the
+// preview an editor shows before saving: the words and the next run times.
 import cronstrue from 'cronstrue';
-import type { Schedule } from './schedule.ts';
+import { z } from 'zod';
+import { parseOrThrow } from '../validation.ts';
+import {
+  nextRunTimes,
+  periodicTaskFields,
+  scheduleSchema,
+  specToColumns,
+  type Schedule,
+} from './schedule.ts';
 
 export function describeSchedule(schedule: Schedule): string {
   switch (schedule.type) {
@@ -21,4 +30,34 @@ export function describeSchedule(schedule: Schedule): string {
         .replace('T', ' ')
         .replace(/\.\d+Z$/, ' UTC')}`;
   }
+}
+
+export const schedulePreviewInput = z
+  .object({
+    schedule: scheduleSchema,
+    startTime: z.coerce.date().nullable().default(null),
+    expiresAt: z.coerce.date().nullable().default(null),
+    oneOff: z.boolean().default(false),
+    count: z.int().min(1).max(50).default(5),
+  })
+  .strict();
+
+export interface SchedulePreview {
+  description: string;
+  nextRuns: Date[];
+}
+
+/** What a schedule would do, before it is saved: its description and next run times. */
+export function previewSchedule(input: unknown): SchedulePreview {
+  const { schedule, startTime, expiresAt, oneOff, count } = parseOrThrow(
+    schedulePreviewInput,
+    input,
+  );
+  const columns = specToColumns(
+    periodicTaskFields.parse({ name: 'preview', task: 'preview', schedule, oneOff }),
+  );
+  return {
+    description: describeSchedule(schedule),
+    nextRuns: nextRunTimes({ ...columns, startTime, expiresAt }, count),
+  };
 }

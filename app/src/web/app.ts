@@ -2,7 +2,6 @@
 // and the sign-in page. Everything under /api and /admin needs a signed-in user (a session) or an
 // API token; the admin portal and the REST API grow inside those two routers.
 import express, { Router } from 'express';
-import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Histogram } from 'prom-client';
 import type { Config } from '../config.ts';
@@ -13,19 +12,18 @@ import type { TaskRegistry } from '../tasks/registry.ts';
 import { speedtestTarget, type TargetOptions } from '../speedtest/target.ts';
 import {
   csrfProtection,
-  csrfToken,
   currentUser,
   requireApiUser,
-  requirePageUser,
   sessions,
   sessionUser,
 } from './auth/middleware.ts';
 import { authRoutes } from './auth/routes.ts';
 import { bearerAuth } from './auth/tokens.ts';
+import { ADMIN, adminRoutes } from './admin/index.ts';
 import { API_BASE, apiRoutes } from './api/index.ts';
 import { healthRoutes } from './health.ts';
-import { html, page } from './html.ts';
 import { httpMetrics } from './metrics.ts';
+import { securityHeaders } from './security-headers.ts';
 
 export interface WebDeps {
   db: Database;
@@ -55,18 +53,7 @@ export function createWebApp(deps: WebDeps): WebApp {
   // Behind SWAG the client's address and scheme come from X-Forwarded-*; believe only the proxy.
   app.set('trust proxy', deps.config.TRUST_PROXY);
   if (deps.httpDuration) app.use(httpMetrics(deps.httpDuration));
-  app.use(
-    helmet({
-      contentSecurityPolicy: {
-        directives: {
-          defaultSrc: ["'self'"],
-          imgSrc: ["'self'", 'data:'],
-          frameAncestors: ["'none'"],
-          formAction: ["'self'"],
-        },
-      },
-    }),
-  );
+  app.use(securityHeaders());
   app.use(healthRoutes({ sequelize: deps.db.sequelize, redis: deps.redis }));
   if (deps.speedtestTarget)
     app.use(deps.speedtestTarget.path, speedtestTarget(deps.speedtestTarget));
@@ -90,24 +77,10 @@ export function createWebApp(deps: WebDeps): WebApp {
   api.use(apiRoutes({ db: deps.db, registry: deps.registry, queues: deps.queues }));
   app.use(API_BASE, api);
 
-  const admin = Router();
-  admin.use(requirePageUser);
-  admin.get('/', (request, response) => {
-    const user = currentUser(response.locals);
-    response.type('html').send(
-      page(
-        'Admin',
-        html`<main>
-          <p>Signed in as <strong>${user.username}</strong>.</p>
-          <form method="post" action="/logout">
-            <input type="hidden" name="_csrf" value="${csrfToken(request)}" />
-            <button type="submit">Sign out</button>
-          </form>
-        </main>`,
-      ),
-    );
-  });
-  app.use('/admin', admin);
+  app.use(
+    ADMIN,
+    adminRoutes({ db: deps.db, registry: deps.registry, queues: deps.queues, log: deps.log }),
+  );
 
   app.use((_request, response) => {
     response.status(404).json({ error: 'not found' });

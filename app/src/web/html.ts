@@ -31,14 +31,28 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeH
   );
 }
 
-/** The frame every page shares. */
-export function page(title: string, body: SafeHtml): string {
+/** Where the portal's stylesheet and scripts are served (public, like any site's CSS). */
+export const ASSETS = '/admin/assets';
+
+/** The frame every page shares; `scripts` are paths under ASSETS (no inline script: see CSP). */
+export function page(
+  title: string,
+  body: SafeHtml,
+  options: { scripts?: string[]; csrf?: string } = {},
+): string {
   return html`<!doctype html>
     <html lang="en">
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="robots" content="noindex" />
+        ${options.csrf ? html`<meta name="csrf-token" content="${options.csrf}" />` : ''}
         <title>${title} · Refresher</title>
+        <link rel="icon" href="data:," />
+        <link rel="stylesheet" href="${ASSETS}/admin.css" />
+        ${(options.scripts ?? []).map(
+          (script) => html`<script src="${ASSETS}/${script}" defer></script>`,
+        )}
       </head>
       <body>
         ${body}

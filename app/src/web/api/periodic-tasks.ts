@@ -2,14 +2,12 @@
 import { z } from 'zod';
 import type { PeriodicTask } from '../../db/models.ts';
 import type { PeriodicTasks } from '../../queue/periodic-tasks.ts';
-import { describeSchedule } from '../../queue/schedule-description.ts';
 import {
-  nextRunTimes,
-  periodicTaskFields,
-  rowToSpec,
-  scheduleSchema,
-  specToColumns,
-} from '../../queue/schedule.ts';
+  describeSchedule,
+  previewSchedule,
+  schedulePreviewInput,
+} from '../../queue/schedule-description.ts';
+import { nextRunTimes, periodicTaskFields, rowToSpec } from '../../queue/schedule.ts';
 import { endpoint } from './route.ts';
 
 const id = z.object({ id: z.coerce.number().int().positive() });
@@ -38,16 +36,6 @@ export function presentPeriodicTask(row: PeriodicTask, nextRuns = 5) {
     scheduleDescription: describeSchedule(spec.schedule),
   };
 }
-
-const preview = z
-  .object({
-    schedule: scheduleSchema,
-    startTime: z.coerce.date().nullable().default(null),
-    expiresAt: z.coerce.date().nullable().default(null),
-    oneOff: z.boolean().default(false),
-    count: z.int().min(1).max(50).default(5),
-  })
-  .strict();
 
 export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<PeriodicTask[]>) {
   const tag = 'periodic tasks';
@@ -115,25 +103,9 @@ export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<
       path: '/schedules/preview',
       summary: 'The next run times of a schedule and its description in words, before saving it',
       tag,
-      body: preview,
+      body: schedulePreviewInput,
       response: z.object({ description: z.string(), nextRuns: z.array(z.date()) }),
-      handler: async ({ body }) => {
-        const columns = specToColumns(
-          periodicTaskFields.parse({
-            name: 'preview',
-            task: 'preview',
-            schedule: body.schedule,
-            oneOff: body.oneOff,
-          }),
-        );
-        return {
-          description: describeSchedule(body.schedule),
-          nextRuns: nextRunTimes(
-            { ...columns, startTime: body.startTime, expiresAt: body.expiresAt },
-            body.count,
-          ),
-        };
-      },
+      handler: async ({ body }) => previewSchedule(body),
     }),
   ];
 }

@@ -12,6 +12,8 @@ declare module 'express-session' {
   interface SessionData {
     userId?: number;
     csrfToken?: string;
+    /** A one-time message for the next page ("Queued a run of …"). */
+    flash?: string;
   }
 }
 

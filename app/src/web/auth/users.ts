@@ -1,13 +1,14 @@
 // Creating users, and the first admin. There are no default credentials anywhere: the first
 // admin comes from ADMIN_USERNAME + ADMIN_PASSWORD at start, or from `refresher create-admin`.
-import { UniqueConstraintError } from 'sequelize';
+import { Op, UniqueConstraintError } from 'sequelize';
 import { z } from 'zod';
 import { ConfigError, type Config } from '../../config.ts';
 import type { Database } from '../../db/index.ts';
 import type { User } from '../../db/models.ts';
 import type { Logger } from '../../log.ts';
 import { parseOrThrow, ValidationError } from '../../validation.ts';
-import { hashPassword, passwordProblem } from './passwords.ts';
+import { NotFoundError } from '../../queue/periodic-tasks.ts';
+import { hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
 
 export const usernameSchema = z
   .string()
@@ -79,4 +80,49 @@ export async function ensureAdminFromEnv(
   }
   log.info({ username: config.ADMIN_USERNAME }, 'created the admin from ADMIN_USERNAME');
   return 'created';
+}
+
+/**
+ * Changes a password after checking the current one, and ends the user's other sessions: whoever
+ * may have known the old password is signed out everywhere but here.
+ */
+export async function changePassword(
+  db: Database,
+  userId: number,
+  input: { current: string; next: string },
+  keepSessionId: string,
+): Promise<void> {
+  const user = await db.models.User.findByPk(userId);
+  if (!user) throw new ValidationError([{ path: 'current', message: 'unknown user' }]);
+  if (!(await verifyPassword(user.passwordHash, input.current))) {
+    throw new ValidationError([{ path: 'current', message: 'this is not your current password' }]);
+  }
+  const problem = passwordProblem(input.next, user.username);
+  if (problem) throw new ValidationError([{ path: 'next', message: problem }]);
+  await db.sequelize.transaction(async (transaction) => {
+    await user.update({ passwordHash: await hashPassword(input.next) }, { transaction });
+    await db.models.Session.destroy({
+      where: { userId, sid: { [Op.ne]: keepSessionId } },
+      transaction,
+    });
+  });
+}
+
+/** Activates or deactivates another user; a deactivated user's sessions and tokens stop working. */
+export async function setUserActive(
+  db: Database,
+  actingUserId: number,
+  userId: number,
+  isActive: boolean,
+): Promise<User> {
+  if (actingUserId === userId) {
+    throw new ValidationError([{ path: 'id', message: 'you cannot deactivate yourself' }]);
+  }
+  const user = await db.models.User.findByPk(userId);
+  if (!user) throw new NotFoundError(`user ${userId} does not exist`);
+  await db.sequelize.transaction(async (transaction) => {
+    await user.update({ isActive, failedLogins: 0, lockedUntil: null }, { transaction });
+    if (!isActive) await db.models.Session.destroy({ where: { userId }, transaction });
+  });
+  return user;
 }

@@ -1,0 +1,64 @@
+// What every portal route shares: async handlers, "not found" and error pages, and showing the
+// problems of a submitted form next to it.
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Logger } from '../../log.ts';
+import { NotFoundError } from '../../queue/periodic-tasks.ts';
+import type { FieldIssue } from '../../validation.ts';
+import { html, type SafeHtml } from '../html.ts';
+import { render } from './layout.ts';
+
+export class NotFoundPage extends Error {
+  override name = 'NotFoundPage';
+}
+
+export class ForbiddenPage extends Error {
+  override name = 'ForbiddenPage';
+}
+
+export function asyncPage(
+  handler: (request: Request, response: Response) => Promise<void>,
+): RequestHandler {
+  return (request: Request, response: Response, next: NextFunction) => {
+    handler(request, response).catch(next);
+  };
+}
+
+/** Query values from a GET form: empty fields mean "no filter", not "filter by empty". */
+export function withoutEmpty(query: Request['query']): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(query).filter(([, value]) => value !== ''));
+}
+
+export function issueList(issues: FieldIssue[]): SafeHtml | string {
+  if (issues.length === 0) return '';
+  return html`<div class="errors" role="alert">
+    <p>Nothing was saved. Please correct:</p>
+    <ul>
+      ${issues.map((issue) => html`<li><code>${issue.path || 'form'}</code>: ${issue.message}</li>`)}
+    </ul>
+  </div>`;
+}
+
+/** The problem with one form field, shown under it. */
+export function fieldError(issues: FieldIssue[], field: string): SafeHtml | string {
+  const mine = issues.filter((i) => i.path === field || i.path.startsWith(`${field}.`));
+  return mine.length
+    ? html`<span class="field-error">${mine.map((i) => i.message).join('; ')}</span>`
+    : '';
+}
+
+/** Portal errors as pages (the API answers JSON on its own). */
+export function pageErrors(log: Logger): ErrorRequestHandler {
+  return (error, request, response, next) => {
+    if (response.headersSent) return next(error);
+    const page = (status: number, title: string, message: string) =>
+      render(request, response, { title, section: '', status, body: html`<p>${message}</p>` });
+    if (error instanceof NotFoundPage || error instanceof NotFoundError) {
+      page(404, 'Not found', (error as Error).message);
+    } else if (error instanceof ForbiddenPage) {
+      page(403, 'Not allowed', (error as Error).message);
+    } else {
+      log.error({ err: error, path: request.originalUrl }, 'portal page failed');
+      page(500, 'Something went wrong', "The error is in the web role's log. Try again shortly.");
+    }
+  };
+}

@@ -1,0 +1,63 @@
+// The queue board (bull-board: the Flower of this project) at /admin/queues, for admins only.
+//
+// bull-board is a single-page app whose own API calls (retry, clean, pause…) cannot carry our
+// CSRF token, so state-changing requests to it must come from this very site: modern browsers
+// say where a request came from in Sec-Fetch-Site (and Origin), and a cross-site one is refused.
+// The session cookie's SameSite=Lax already keeps it off cross-site POSTs; this is the second
+// lock on the same door.
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { Router, type RequestHandler } from 'express';
+import type { Queues } from '../../queue/queues.ts';
+import { currentUser } from '../auth/middleware.ts';
+import { queueBoardPolicy } from '../security-headers.ts';
+import { ADMIN } from './layout.ts';
+import { ForbiddenPage } from './pages.ts';
+
+export const QUEUE_BOARD = `${ADMIN}/queues`;
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export const sameOriginWrites: RequestHandler = (request, response, next) => {
+  if (SAFE_METHODS.has(request.method)) return next();
+  const site = request.headers['sec-fetch-site'];
+  const origin = request.headers.origin;
+  const expected = `${request.protocol}://${request.get('host')}`;
+  const sameOrigin = site ? site === 'same-origin' : origin === expected;
+  if (!sameOrigin) {
+    response.status(403).json({ error: 'cross-site request refused' });
+    return;
+  }
+  next();
+};
+
+const adminsOnly: RequestHandler = (_request, response, next) => {
+  if (!currentUser(response.locals).isAdmin) {
+    return next(new ForbiddenPage('The queue board is for admins.'));
+  }
+  next();
+};
+
+export function queueBoard(queues: Queues): Router {
+  const adapter = new ExpressAdapter().setBasePath(QUEUE_BOARD);
+  createBullBoard({
+    queues: queues.all().map((queue) => new BullMQAdapter(queue)),
+    serverAdapter: adapter,
+    options: {
+      uiConfig: {
+        boardTitle: 'Refresher queues',
+        hideDocsLink: true,
+        miscLinks: [{ text: 'Back to the portal', url: ADMIN }],
+      },
+    },
+  });
+  const router = Router();
+  router.use(
+    '/queues',
+    adminsOnly,
+    sameOriginWrites,
+    queueBoardPolicy(),
+    adapter.getRouter() as RequestHandler,
+  );
+  return router;
+}
