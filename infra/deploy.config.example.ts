@@ -1,0 +1,83 @@
+// The deployment configuration: everything that differs between one refresher deployment and
+// another. Copy this file to infra/deploy.config.ts (git-ignored) and edit the copy:
+//
+//   cp infra/deploy.config.example.ts infra/deploy.config.ts
+//   npm run render -- --out render          # check what it produces
+//
+// Every value is checked before anything is rendered or deployed; a mistake is reported with the
+// name of the field (see docs/deployment-config.md for each setting and why it exists).
+// Secrets (passwords, the session secret) are not set here: they are generated on first use and
+// kept in .secrets/<name>.json, outside git.
+import { defineDeployment } from '../templates/config.ts';
+
+export default defineDeployment({
+  // Names the compose project, the Azure resources and the secrets file.
+  name: 'refresher',
+
+  // Your domain. Its DNS zone points each subdomain below at the VM.
+  domain: 'example.com',
+  subdomains: {
+    speedtester: 'speed', // speed.example.com: admin portal, API, queue board, speed test target
+    grafana: 'grafana', // grafana.example.com: dashboards
+    // prometheus: 'prometheus', // uncomment to publish Prometheus (always behind basic auth)
+  },
+
+  // Let's Encrypt through SWAG's certbot. "http" needs port 80 reachable from the internet;
+  // "dns" proves ownership through a TXT record instead:
+  //   certbot: { email: '…', validation: 'dns', dnsPlugin: 'azure', credentialsFile: '~/.secrets/azure.ini' },
+  certbot: {
+    email: 'admin@example.com',
+    validation: 'http',
+    staging: false, // true while experimenting: untrusted certificates, no rate-limit trouble
+  },
+
+  azure: {
+    location: 'westeurope', // `az account list-locations -o table` lists the names
+  },
+
+  vm: {
+    size: 'Standard_B2s', // 2 vCPU, 4 GiB: enough for the whole stack
+    adminUsername: 'azureuser', // sudo user Azure creates; the deploy user (Docker only) is added
+    // The public half of your SSH key pair; both users accept it. This example points at a key
+    // nobody holds the private half of: replace it with yours, e.g. '~/.ssh/id_ed25519.pub'.
+    sshPublicKeyPath: './example-admin-key.pub',
+    // Who may reach SSH (port 22): your own address or network. 0.0.0.0/0 is refused.
+    sshAllowedCidrs: ['203.0.113.7/32'],
+    osDiskGiB: 64,
+    dataDiskGiB: 0, // e.g. 128 for a separate managed disk holding Docker's data (the volumes)
+    swapGiB: 'auto', // from the size's memory; a number for sizes not in templates/config.ts
+    automaticReboot: '04:30', // when unattended upgrades may reboot for a new kernel; false: never
+  },
+
+  // The VM's clock and Grafana's default; schedules have their own time zones.
+  timezone: 'Europe/Amsterdam',
+
+  // The containers' private network; change it only if it collides with one of yours.
+  network: { subnet: '172.28.0.0/24' },
+
+  speedtest: {
+    engine: 'librespeed', // or 'ookla' (needs acceptOoklaLicense: true)
+    intervalMinutes: 30, // the seeded "Process Speed Test" schedule runs every 30 minutes
+    servers: [], // LibreSpeed backend URLs or Ookla server ids; empty: the engine chooses
+    // Setting this to true accepts Ookla's licence, terms and GDPR notice for this deployment.
+    acceptOoklaLicense: false,
+  },
+
+  // Alert when a speed test measures less than this (the link you pay for, minus a margin).
+  alerts: {
+    downloadFloorMbps: 50,
+    uploadFloorMbps: 10,
+  },
+
+  retention: {
+    resultsDays: 365, // task results and speed tests (RESULT_RETENTION_DAYS)
+    prometheusDays: 30, // metrics history
+  },
+
+  admin: { username: 'admin' }, // the app's first admin; the password is generated
+  basicAuth: { username: 'ops' }, // the proxy's basic auth (queue board, Prometheus)
+
+  // Pinned image versions live in templates/catalogue.ts; override one here, e.g.
+  // images: { postgres: 'postgres:17.7-bookworm' },
+  images: {},
+});

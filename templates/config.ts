@@ -1,0 +1,584 @@
+// The deployment configuration: one typed file a person edits (infra/deploy.config.ts, copied from
+// infra/deploy.config.example.ts), validated here with zod before anything is rendered or written.
+// It lives in templates/ rather than infra/ because the renderers need it and templates must not
+// import infra (infra -> templates -> sources); infra/ re-uses it from here.
+//
+// Everything a renderer needs is in the parsed value, including the contents of the files the
+// configuration points at (the SSH public key, DNS credentials), so the renderers stay pure.
+import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+
+/** Certbot DNS plugins SWAG ships (its DNSPLUGIN values; credentials go in dns-conf/<plugin>.ini). */
+export const SWAG_DNS_PLUGINS = [
+  'acmedns', 'aliyun', 'azure', 'bunny', 'cloudflare', 'cloudxns', 'cpanel', 'desec',
+  'digitalocean', 'directadmin', 'dnsimple', 'dnsmadeeasy', 'dnspod', 'do', 'domeneshop',
+  'dreamhost', 'duckdns', 'dynu', 'freedns', 'gandi', 'gehirn', 'glesys', 'godaddy', 'google',
+  'google-domains', 'he', 'hetzner', 'hetzner-cloud', 'infomaniak', 'inwx', 'ionos', 'linode',
+  'loopia', 'luadns', 'mijn-host', 'namecheap', 'netcup', 'njalla', 'nsone', 'ovh', 'pdns',
+  'porkbun', 'rfc2136', 'route53', 'sakuracloud', 'transip', 'vultr',
+] as const; // prettier-ignore
+
+/** Every image the service catalogue runs; each can be overridden in `images`. */
+export const IMAGE_NAMES = [
+  'app',
+  'swag',
+  'postgres',
+  'redis',
+  'grafana',
+  'prometheus',
+  'nodeExporter',
+  'cadvisor',
+  'postgresExporter',
+  'redisExporter',
+] as const;
+export type ImageName = (typeof IMAGE_NAMES)[number];
+
+// ---------------------------------------------------------------------------------------------
+// Field types
+// ---------------------------------------------------------------------------------------------
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+const domainName = z
+  .string()
+  .trim()
+  .refine(
+    (value) => {
+      const labels = value.split('.');
+      return (
+        value.length <= 253 &&
+        labels.length >= 2 &&
+        labels.every((label) => LABEL.test(label)) &&
+        /^[a-z]{2,63}$/.test(labels.at(-1)!)
+      );
+    },
+    { message: 'expected a lower-case domain name such as example.com (labels of a-z, 0-9, -)' },
+  );
+
+const subdomain = z
+  .string()
+  .trim()
+  .regex(LABEL, 'expected one lower-case DNS label such as "speed" (a-z, 0-9, -; no dots)');
+
+/** An IPv4 or IPv6 network in CIDR notation, with no host bits set (what Azure NSGs expect). */
+function checkCidr(value: string): string | undefined {
+  const [address, prefix, ...rest] = value.split('/');
+  const version = isIP(address ?? '');
+  if (!address || prefix === undefined || rest.length || !version || !/^\d{1,3}$/.test(prefix))
+    return 'expected a network in CIDR notation such as 203.0.113.0/24 or 2001:db8::/48 (one address: 203.0.113.7/32)';
+  const bits = Number(prefix);
+  const max = version === 4 ? 32 : 128;
+  if (bits > max) return `expected a prefix length from 0 to ${max}`;
+  if (bits === 0) return 'refusing to open SSH to the whole internet: name your own networks';
+  const value128 = addressToBigInt(address, version);
+  const hostMask = (1n << BigInt(max - bits)) - 1n;
+  if ((value128 & hostMask) !== 0n)
+    return `host bits are set: the network is ${bigIntToAddress(value128 & ~hostMask, version)}/${bits}`;
+  return undefined;
+}
+
+function addressToBigInt(address: string, version: number): bigint {
+  if (version === 4)
+    return address.split('.').reduce((sum, part) => (sum << 8n) + BigInt(part), 0n);
+  const [head = '', tail] = address.split('::');
+  const groups = (part: string) => (part ? part.split(':') : []);
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  const all = [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
+  return all.reduce((sum, group) => (sum << 16n) + BigInt(parseInt(group, 16)), 0n);
+}
+
+function bigIntToAddress(value: bigint, version: number): string {
+  if (version === 4) return [24n, 16n, 8n, 0n].map((shift) => (value >> shift) & 255n).join('.');
+  const groups = [];
+  for (let shift = 112n; shift >= 0n; shift -= 16n)
+    groups.push(((value >> shift) & 0xffffn).toString(16));
+  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+}
+
+const cidr = z
+  .string()
+  .trim()
+  .superRefine((value, ctx) => {
+    const problem = checkCidr(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** A private IPv4 /24 for the containers' network; swag gets the fixed address .10 in it. */
+const privateSubnet24 = z
+  .string()
+  .trim()
+  .refine(
+    (value) =>
+      /^(10\.\d{1,3}|172\.(1[6-9]|2\d|3[01])|192\.168)\.\d{1,3}\.0\/24$/.test(value) &&
+      value
+        .split(/[./]/)
+        .slice(0, 4)
+        .every((part) => Number(part) <= 255),
+    {
+      message: 'expected a private IPv4 /24 such as 172.28.0.0/24 (10/8, 172.16/12 or 192.168/16)',
+    },
+  );
+
+function validTimeZone(value: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value });
+    return /^[A-Za-z]/.test(value);
+  } catch {
+    return false;
+  }
+}
+
+const timeZone = z
+  .string()
+  .trim()
+  .refine(validTimeZone, { message: 'expected an IANA time zone such as Europe/Amsterdam or UTC' });
+
+/** A pinned image reference: a tag other than latest, or a digest. */
+const imageRef = z
+  .string()
+  .trim()
+  .refine(
+    (value) =>
+      /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/.test(
+        value,
+      ),
+    { message: 'expected an image reference such as postgres:17.6 or ghcr.io/owner/name:1.2.3' },
+  )
+  .refine(
+    (value) => /@sha256:/.test(value) || /:[\w][\w.-]*$/.test(value.replace(/^[^/]*:\d+\//, '')),
+    {
+      message: 'expected a pinned version: add a tag (name:1.2.3) or a digest (name@sha256:…)',
+    },
+  )
+  .refine((value) => !/:latest$/.test(value), {
+    message: '"latest" is not a version: pin the tag you tested',
+  });
+
+/** A path in the configuration: `~` is the home directory, relative paths start at the file. */
+function resolvePath(value: string, baseDir: string): string {
+  if (value === '~' || value.startsWith('~/')) return resolve(homedir(), value.slice(2));
+  return isAbsolute(value) ? value : resolve(baseDir, value);
+}
+
+function readSmallFile(path: string, what: string): { text?: string; problem?: string } {
+  try {
+    const stat = statSync(path);
+    if (!stat.isFile()) return { problem: `${what} ${path} is not a file` };
+    if (stat.size > 64 * 1024) return { problem: `${what} ${path} is larger than 64 KiB` };
+    return { text: readFileSync(path, 'utf8') };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return {
+      problem:
+        code === 'ENOENT'
+          ? `${what} ${path} does not exist`
+          : `${what} ${path} cannot be read (${code ?? (error as Error).message})`,
+    };
+  }
+}
+
+const SSH_KEY =
+  /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$/;
+
+function sshPublicKeyFile(baseDir: string) {
+  return z
+    .string()
+    .trim()
+    .min(1, 'expected the path of an SSH public key such as ~/.ssh/id_ed25519.pub')
+    .transform((value, ctx) => {
+      const path = resolvePath(value, baseDir);
+      const { text, problem } = readSmallFile(path, 'SSH public key');
+      if (problem !== undefined || text === undefined) {
+        ctx.addIssue({ code: 'custom', message: problem ?? 'unreadable' });
+        return z.NEVER;
+      }
+      const key = text.trim();
+      if (key.includes('PRIVATE KEY')) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${path} is a private key: name the .pub file next to it (and keep the private one private)`,
+        });
+        return z.NEVER;
+      }
+      if (key.includes('\n') || !SSH_KEY.test(key)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${path} is not one OpenSSH public key line (ssh-ed25519 AAAA… comment)`,
+        });
+        return z.NEVER;
+      }
+      return { path, key };
+    });
+}
+
+function credentialsFile(baseDir: string) {
+  return z
+    .string()
+    .trim()
+    .min(1, 'expected the path of the DNS plugin credentials file')
+    .transform((value, ctx) => {
+      const path = resolvePath(value, baseDir);
+      const { text, problem } = readSmallFile(path, 'DNS credentials file');
+      if (problem !== undefined || text === undefined) {
+        ctx.addIssue({ code: 'custom', message: problem ?? 'unreadable' });
+        return z.NEVER;
+      }
+      return { path, content: text };
+    });
+}
+
+const VM_SIZE = /^Standard_[A-Z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*$/;
+
+/**
+ * Memory in GiB of common Azure sizes, for sizing the swap file. Other sizes are fine too; they
+ * need `vm.swapGiB` set explicitly.
+ */
+export const VM_MEMORY_GIB: Readonly<Record<string, number>> = {
+  Standard_B1s: 1,
+  Standard_B1ms: 2,
+  Standard_B2s: 4,
+  Standard_B2ms: 8,
+  Standard_B2ls_v2: 4,
+  Standard_B2s_v2: 8,
+  Standard_B2ats_v2: 1,
+  Standard_B2als_v2: 4,
+  Standard_B2as_v2: 8,
+  Standard_B4ms: 16,
+  Standard_D2s_v5: 8,
+  Standard_D2as_v5: 8,
+  Standard_D2ls_v5: 4,
+  Standard_D4s_v5: 16,
+  Standard_D4as_v5: 16,
+  Standard_D2s_v6: 8,
+  Standard_D2as_v6: 8,
+  Standard_D4s_v6: 16,
+};
+
+const positiveNumber = (what: string) =>
+  z.number({ error: `expected a number (${what})` }).positive(`expected more than 0 (${what})`);
+const wholeNumber = (min: number, max: number, what: string) =>
+  z
+    .number({ error: `expected a whole number (${what})` })
+    .int(`expected a whole number (${what})`)
+    .min(min, `expected at least ${min} (${what})`)
+    .max(max, `expected at most ${max} (${what})`);
+
+// ---------------------------------------------------------------------------------------------
+// The schema
+// ---------------------------------------------------------------------------------------------
+
+/** The schema; file paths in it are resolved against `baseDir` (the configuration file's folder). */
+export function deploymentSchema(baseDir: string) {
+  const certbot = z.discriminatedUnion(
+    'validation',
+    [
+      z.strictObject({
+        email: z.email('expected an e-mail address (Let’s Encrypt sends expiry warnings there)'),
+        /** Port 80 must reach the VM from the internet (the NSG allows it). */
+        validation: z.literal('http'),
+        /** Let's Encrypt's staging CA: untrusted certificates, generous rate limits. */
+        staging: z.boolean().default(false),
+      }),
+      z.strictObject({
+        email: z.email('expected an e-mail address (Let’s Encrypt sends expiry warnings there)'),
+        validation: z.literal('dns'),
+        dnsPlugin: z.enum(SWAG_DNS_PLUGINS, {
+          error: `expected one of SWAG's certbot DNS plugins: ${SWAG_DNS_PLUGINS.join(', ')}`,
+        }),
+        /** The plugin's credentials (an .ini, or .json for google), never committed. */
+        credentialsFile: credentialsFile(baseDir),
+        /** Seconds certbot waits for the TXT record to reach the DNS servers. */
+        propagationSeconds: wholeNumber(10, 3600, 'seconds').optional(),
+        staging: z.boolean().default(false),
+      }),
+    ],
+    { error: 'expected validation "http" or "dns"' },
+  );
+
+  return z
+    .strictObject({
+      /** Names the compose project, the Azure resources and the secrets file. */
+      name: z
+        .string()
+        .trim()
+        .regex(
+          /^[a-z][a-z0-9-]{1,22}[a-z0-9]$/,
+          'expected 3 to 24 characters: a-z, 0-9 and -, starting with a letter',
+        )
+        .default('refresher'),
+      domain: domainName,
+      subdomains: z.strictObject({
+        /** The web role: admin portal, API, speed test target. */
+        speedtester: subdomain.default('speed'),
+        grafana: subdomain.default('grafana'),
+        /** Prometheus's own UI, behind basic auth; leave out to keep it private. */
+        prometheus: subdomain.optional(),
+      }),
+      certbot,
+      azure: z.strictObject({
+        location: z
+          .string()
+          .trim()
+          .regex(
+            /^[a-z][a-z0-9]{2,30}$/,
+            'expected an Azure region name such as westeurope (lower case, no spaces)',
+          ),
+      }),
+      vm: z.strictObject({
+        size: z
+          .string()
+          .trim()
+          .regex(VM_SIZE, 'expected an Azure VM size such as Standard_B2s or Standard_D2s_v5'),
+        /** The admin user Azure creates (sudo); both users get the same key. */
+        adminUsername: z
+          .string()
+          .trim()
+          .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'expected a Linux user name (a-z, 0-9, _ and -)')
+          .refine((value) => !['root', 'admin', 'administrator', 'deploy'].includes(value), {
+            message:
+              'expected another name: root, admin, administrator and deploy are taken or refused by Azure',
+          })
+          .default('azureuser'),
+        sshPublicKeyPath: sshPublicKeyFile(baseDir),
+        /** Networks allowed to reach SSH (port 22); 80 and 443 are open to everyone. */
+        sshAllowedCidrs: z
+          .array(cidr, { error: 'expected a list of CIDRs such as ["203.0.113.7/32"]' })
+          .min(1, 'expected at least one network: otherwise nobody can reach SSH'),
+        osDiskGiB: wholeNumber(30, 4095, 'GiB').default(64),
+        /** A managed data disk for Docker's data (volumes); 0 keeps everything on the OS disk. */
+        dataDiskGiB: wholeNumber(0, 4095, 'GiB').default(0),
+        /** Swap file size; "auto" derives it from the size's memory (known sizes only). */
+        swapGiB: z.union([z.literal('auto'), wholeNumber(0, 64, 'GiB')]).default('auto'),
+        /** When unattended upgrades may reboot (for a new kernel), local time; false: never. */
+        automaticReboot: z
+          .union([
+            z.literal(false),
+            z
+              .string()
+              .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a time such as "04:30", or false'),
+          ])
+          .default('04:30'),
+      }),
+      timezone: timeZone.default('UTC'),
+      network: z
+        .strictObject({ subnet: privateSubnet24.default('172.28.0.0/24') })
+        .default({ subnet: '172.28.0.0/24' }),
+      speedtest: z.strictObject({
+        engine: z
+          .enum(['librespeed', 'ookla'], { error: 'expected "librespeed" or "ookla"' })
+          .default('librespeed'),
+        /**
+         * Minutes between scheduled tests. The app seeds "Process Speed Test" every 30 minutes;
+         * the alert "no successful speed test for two periods" uses this value.
+         */
+        intervalMinutes: wholeNumber(5, 1440, 'minutes').default(30),
+        /** LibreSpeed backend URLs or Ookla server ids; empty: the engine's own choice. */
+        servers: z
+          .array(
+            z
+              .string()
+              .trim()
+              .regex(/^[^,\s]+$/, 'expected one URL or server id, without commas or spaces'),
+          )
+          .default([]),
+        /** Accepts Ookla's licence, terms and GDPR notice on your behalf (OOKLA_ACCEPT_LICENSE). */
+        acceptOoklaLicense: z.boolean({ error: 'expected true or false' }).default(false),
+      }),
+      alerts: z.strictObject({
+        downloadFloorMbps: positiveNumber('Mbit/s'),
+        uploadFloorMbps: positiveNumber('Mbit/s'),
+      }),
+      retention: z
+        .strictObject({
+          /** Task results and speed tests older than this are pruned (RESULT_RETENTION_DAYS). */
+          resultsDays: wholeNumber(1, 3650, 'days').default(365),
+          prometheusDays: wholeNumber(1, 3650, 'days').default(30),
+        })
+        .default({ resultsDays: 365, prometheusDays: 30 }),
+      /** The app's first admin (ADMIN_USERNAME); the password is generated. */
+      admin: z
+        .strictObject({
+          username: z
+            .string()
+            .trim()
+            .regex(/^[a-z][a-z0-9._-]{2,31}$/, 'expected 3 to 32 characters: a-z, 0-9, . _ -')
+            .default('admin'),
+        })
+        .default({ username: 'admin' }),
+      /** The user name of the proxy's basic auth (queue board, Prometheus); the password is generated. */
+      basicAuth: z
+        .strictObject({
+          username: z
+            .string()
+            .trim()
+            .regex(/^[A-Za-z0-9._-]{3,32}$/, 'expected 3 to 32 characters: letters, digits, . _ -')
+            .default('ops'),
+        })
+        .default({ username: 'ops' }),
+      /** Image overrides; unset names use the versions pinned in templates/catalogue.ts. */
+      images: z
+        .strictObject(
+          Object.fromEntries(IMAGE_NAMES.map((name) => [name, imageRef.optional()])) as Record<
+            ImageName,
+            z.ZodOptional<typeof imageRef>
+          >,
+        )
+        .default({}),
+    })
+    .superRefine((config, ctx) => {
+      const names = Object.entries(config.subdomains).filter(([, value]) => value !== undefined);
+      const seen = new Map<string, string>();
+      for (const [key, value] of names) {
+        const other = seen.get(value!);
+        if (other)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['subdomains', key],
+            message: `"${value}" is also the ${other} subdomain`,
+          });
+        seen.set(value!, key);
+      }
+      for (const [key, value] of names) {
+        if (`${value}.${config.domain}`.length > 253)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['subdomains', key],
+            message: 'the full name is longer than 253 characters',
+          });
+      }
+      if (config.vm.swapGiB === 'auto' && VM_MEMORY_GIB[config.vm.size] === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['vm', 'swapGiB'],
+          message: `the memory of ${config.vm.size} is not in the table (templates/config.ts VM_MEMORY_GIB): set swapGiB to a number`,
+        });
+      }
+      if (config.speedtest.engine === 'ookla' && !config.speedtest.acceptOoklaLicense) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['speedtest', 'acceptOoklaLicense'],
+          message:
+            'the ookla engine runs only when you accept its licence: set acceptOoklaLicense: true, or use librespeed',
+        });
+      }
+    });
+}
+
+/** What a person writes (defaults may be left out). */
+export type DeploymentConfigInput = z.input<ReturnType<typeof deploymentSchema>>;
+/** The validated configuration with defaults applied and referenced files read. */
+export type DeploymentConfig = z.output<ReturnType<typeof deploymentSchema>>;
+
+/** Types the configuration file's object literal: completion and checks in the editor. */
+export function defineDeployment(config: DeploymentConfigInput): DeploymentConfigInput {
+  return config;
+}
+
+export class DeploymentConfigError extends Error {
+  override name = 'DeploymentConfigError';
+  readonly file: string;
+  readonly problems: { field: string; message: string }[];
+  constructor(file: string, problems: { field: string; message: string }[]) {
+    super(
+      `Invalid deployment configuration ${file}:\n${problems.map((p) => `  ${p.field}: ${p.message}`).join('\n')}`,
+    );
+    this.file = file;
+    this.problems = problems;
+  }
+}
+
+function fieldName(path: PropertyKey[], keys?: string[]): string {
+  const base = path.map(String).join('.');
+  if (keys?.length) return keys.map((key) => (base ? `${base}.${key}` : key)).join(', ');
+  return base || '(the whole file)';
+}
+
+/** Validates a configuration object; throws a DeploymentConfigError naming every field at fault. */
+export function parseDeploymentConfig(input: unknown, file: string): DeploymentConfig {
+  const parsed = deploymentSchema(dirname(file)).safeParse(input, { reportInput: true });
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys')
+      return { field: fieldName(issue.path, issue.keys), message: 'unknown setting (a typo?)' };
+    if (issue.code === 'invalid_type' && issue.input === undefined)
+      return {
+        field: fieldName(issue.path),
+        message: `missing: ${issue.message.replace(/^Invalid input: /, '')}`,
+      };
+    return { field: fieldName(issue.path), message: issue.message };
+  });
+  throw new DeploymentConfigError(file, problems);
+}
+
+/**
+ * Loads a configuration file: a TypeScript or JavaScript module whose default export is the
+ * configuration object (see infra/deploy.config.example.ts), or a JSON file.
+ */
+export async function loadDeploymentConfig(file: string): Promise<DeploymentConfig> {
+  const path = resolve(file);
+  let input: unknown;
+  try {
+    if (path.endsWith('.json')) input = JSON.parse(readFileSync(path, 'utf8'));
+    else input = ((await import(pathToFileURL(path).href)) as { default?: unknown }).default;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const message =
+      code === 'ENOENT' || code === 'ERR_MODULE_NOT_FOUND'
+        ? 'the file does not exist'
+        : `the file cannot be loaded: ${(error as Error).message}`;
+    throw new DeploymentConfigError(path, [{ field: '(the whole file)', message }]);
+  }
+  if (input === undefined)
+    throw new DeploymentConfigError(path, [
+      {
+        field: '(the whole file)',
+        message: 'expected a default export: export default defineDeployment({ … })',
+      },
+    ]);
+  return parseDeploymentConfig(input, path);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Derived values every renderer agrees on
+// ---------------------------------------------------------------------------------------------
+
+export type PublicSite = 'speedtester' | 'grafana' | 'prometheus';
+
+/** The public host names, in a fixed order. */
+export function publicHosts(
+  config: DeploymentConfig,
+): { site: PublicSite; subdomain: string; fqdn: string }[] {
+  const sites: PublicSite[] = ['speedtester', 'grafana', 'prometheus'];
+  return sites.flatMap((site) => {
+    const sub = config.subdomains[site];
+    return sub === undefined ? [] : [{ site, subdomain: sub, fqdn: `${sub}.${config.domain}` }];
+  });
+}
+
+/** Swap size in GiB: as much as memory up to 2 GiB, then half of it, at most 8 GiB. */
+export function swapGiB(config: DeploymentConfig): number {
+  if (config.vm.swapGiB !== 'auto') return config.vm.swapGiB;
+  const memory = VM_MEMORY_GIB[config.vm.size] ?? 0;
+  return Math.min(8, memory <= 2 ? memory : Math.ceil(memory / 2));
+}
+
+/** The containers' network: a /24, dynamic addresses from its upper half, swag fixed at .10. */
+export function networkPlan(config: DeploymentConfig): {
+  subnet: string;
+  ipRange: string;
+  gateway: string;
+  swagAddress: string;
+} {
+  const base = config.network.subnet.split('/')[0]!.split('.').slice(0, 3).join('.');
+  return {
+    subnet: config.network.subnet,
+    ipRange: `${base}.128/25`,
+    gateway: `${base}.1`,
+    swagAddress: `${base}.10`,
+  };
+}

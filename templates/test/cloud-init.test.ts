@@ -1,0 +1,162 @@
+// The VM's user-data: Debian's cloud-init accepts it (`cloud-init schema`), and it holds what the
+// VM needs, because the schema check alone does not reject unknown or misplaced keys.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { parse } from 'yaml';
+import { DOCKER_APT_KEY_FINGERPRINT, renderCloudInit } from '../cloud-init.ts';
+import type { DeploymentConfig } from '../config.ts';
+import { configFixture } from './helpers/deployment.ts';
+
+const fixture = configFixture();
+after(() => fixture.remove());
+
+function schemaCheck(text: string, name: string) {
+  const file = join(fixture.path, name);
+  writeFileSync(file, text);
+  const result = spawnSync('cloud-init', ['schema', '--config-file', file], { encoding: 'utf8' });
+  return { ok: result.status === 0, output: `${result.stdout}${result.stderr}` };
+}
+
+interface UserData {
+  users: (string | Record<string, unknown>)[];
+  groups: string[];
+  write_files: { path: string; content: string; permissions: string }[];
+  runcmd: string[][];
+  packages: string[];
+  apt: { sources: Record<string, { source: string; keyid: string }> };
+  swap?: { filename: string; size: number };
+  mounts?: string[][];
+  fs_setup?: { device: string; label: string }[];
+  [key: string]: unknown;
+}
+
+function userData(config: DeploymentConfig): UserData {
+  const text = renderCloudInit(config);
+  assert.ok(
+    text.startsWith('#cloud-config\n'),
+    'cloud-init reads the file as cloud-config only with this line',
+  );
+  // cloud-init reads YAML 1.1, where yes/no/on/off are booleans: parse the same way.
+  return parse(text, { version: '1.1' }) as UserData;
+}
+
+describe('cloud-init user-data', () => {
+  test('cloud-init schema accepts it, and rejects a broken copy (the check can fail)', () => {
+    for (const [name, config] of [
+      ['default.yaml', fixture.config()],
+      [
+        'data-disk.yaml',
+        fixture.config({ vm: { dataDiskGiB: 128, automaticReboot: false, swapGiB: 0 } }),
+      ],
+    ] as const) {
+      const result = schemaCheck(renderCloudInit(config), name);
+      assert.ok(result.ok, result.output);
+      assert.match(result.output, /Valid cloud-config/);
+    }
+    const broken = renderCloudInit(fixture.config()).replace(
+      'ssh_pwauth: false',
+      'ssh_pwauth: [not, a, boolean]',
+    );
+    assert.equal(schemaCheck(broken, 'broken.yaml').ok, false);
+  });
+
+  test('Docker Engine from Docker’s apt repository, signed, plus unattended upgrades', () => {
+    const data = userData(fixture.config());
+    const docker = data.apt.sources['docker.list']!;
+    assert.match(
+      docker.source,
+      /^deb \[signed-by=\$KEY_FILE\] https:\/\/download\.docker\.com\/linux\/ubuntu \$RELEASE stable$/,
+    );
+    assert.equal(docker.keyid, DOCKER_APT_KEY_FINGERPRINT);
+    for (const pkg of [
+      'docker-ce',
+      'docker-ce-cli',
+      'containerd.io',
+      'docker-compose-plugin',
+      'unattended-upgrades',
+    ])
+      assert.ok(data.packages.includes(pkg), pkg);
+    assert.equal(data.package_update, true);
+    const files = new Map(data.write_files.map((file) => [file.path, file.content]));
+    assert.match(
+      files.get('/etc/apt/apt.conf.d/20auto-upgrades') ?? '',
+      /APT::Periodic::Unattended-Upgrade "1";/,
+    );
+    assert.match(
+      files.get('/etc/apt/apt.conf.d/52refresher-unattended-upgrades') ?? '',
+      /Automatic-Reboot-Time "04:30"/,
+    );
+    const daemon = JSON.parse(files.get('/etc/docker/daemon.json') ?? '{}');
+    assert.deepEqual(daemon['log-opts'], { 'max-size': '10m', 'max-file': '3' });
+    assert.ok(
+      data.runcmd.some(
+        (cmd) =>
+          cmd.join(' ') === 'systemctl enable --now docker.service unattended-upgrades.service',
+      ),
+    );
+  });
+
+  test('a deploy user in the docker group with the admin key; SSH keys only, no root', () => {
+    const config = fixture.config({ vm: { adminUsername: 'ops_admin' } });
+    const data = userData(config);
+    assert.ok(data.groups.includes('docker'), 'the group exists before the user is added to it');
+    assert.equal(data.users[0], 'default', "keeps Azure's admin user");
+    const deploy = data.users.find(
+      (user) => typeof user === 'object' && user.name === 'deploy',
+    ) as Record<string, unknown>;
+    assert.deepEqual(deploy.groups, ['docker']);
+    assert.equal(deploy.lock_passwd, true);
+    assert.equal(deploy.sudo, undefined, 'deploy gets Docker, not sudo');
+    assert.deepEqual(deploy.ssh_authorized_keys, [config.vm.sshPublicKeyPath.key]);
+    assert.equal(data.ssh_pwauth, false);
+    assert.equal(data.disable_root, true);
+    const sshd = data.write_files.find(
+      (file) => file.path === '/etc/ssh/sshd_config.d/10-refresher.conf',
+    )!;
+    for (const line of [
+      'PasswordAuthentication no',
+      'PermitRootLogin no',
+      'KbdInteractiveAuthentication no',
+      'AllowUsers ops_admin deploy',
+    ])
+      assert.ok(sshd.content.split('\n').includes(line), line);
+    assert.ok(
+      data.runcmd.some((cmd) =>
+        cmd.join(' ').includes('sshd -t && systemctl try-reload-or-restart ssh'),
+      ),
+    );
+    assert.equal(data.timezone, 'Europe/Amsterdam');
+  });
+
+  test('swap sized for the VM, data directories, and the optional data disk', () => {
+    const small = userData(fixture.config({ vm: { size: 'Standard_B1ms' } }));
+    assert.deepEqual(small.swap, {
+      filename: '/swapfile',
+      size: 2 * 1024 ** 3,
+      maxsize: 2 * 1024 ** 3,
+    });
+    assert.equal(small.mounts, undefined);
+    assert.ok(
+      small.runcmd.some(
+        (cmd) =>
+          cmd[0] === 'install' &&
+          cmd.includes('/srv/refresher') &&
+          cmd.includes('/srv/refresher/backups'),
+      ),
+    );
+
+    const large = userData(
+      fixture.config({ vm: { size: 'Standard_D4s_v5', dataDiskGiB: 256, swapGiB: 0 } }),
+    );
+    assert.equal(large.swap, undefined);
+    assert.equal(large.fs_setup?.[0]?.device, '/dev/disk/azure/scsi1/lun0');
+    assert.deepEqual(large.mounts?.[0]?.slice(0, 2), ['LABEL=refresher-data', '/srv/refresher']);
+    const daemon = JSON.parse(
+      large.write_files.find((file) => file.path === '/etc/docker/daemon.json')!.content,
+    );
+    assert.equal(daemon['data-root'], '/srv/refresher/docker');
+  });
+});
