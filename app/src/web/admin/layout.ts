@@ -74,7 +74,12 @@ export function redirectWithNotice(
   notice: string,
 ): void {
   request.session.flash = notice;
-  response.redirect(303, to);
+  // Saved before answering: express-session would otherwise send the redirect's headers while
+  // the write is still under way, and the browser's next request could read the old session.
+  request.session.save((error) => {
+    if (error) request.next?.(error);
+    else response.redirect(303, to);
+  });
 }
 
 /** A hidden CSRF field for a form on a page. */
