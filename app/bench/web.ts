@@ -1,16 +1,26 @@
-// bench:web — the read paths a user and Grafana hit, over a table of N speed tests.
+// bench:web — the read paths a user, a script and Grafana hit, over a table of N speed tests.
 //
 // Fills `speedtests` with N rows spread over the last year (one every ~30 s at a million rows),
 // across 40 servers in 8 countries, then starts the real web role in a process of its own and
-// measures each endpoint for S seconds with C concurrent keep-alive connections. It also reports
-// the web role's resident memory before any load (idle RSS).
-//   npm run bench:web -- --rows 1000000 [--seconds 20] [--connections 50]
+// measures each endpoint for S seconds with C concurrent keep-alive connections: the API with a
+// bearer token, the admin page with the session cookie of a real sign-in (GET /login for the
+// CSRF token, then POST the form), as a script and a browser would.
+//
+// The web role runs the way production runs it (`--runtime bundle`, the default): the app
+// compiled into one file by esbuild, on plain node. `--runtime tsx` runs it from the TypeScript
+// sources as `npm start` does. Before any load the role sits idle for `--idle` seconds and its
+// resident memory is read at the end of that (idle_rss_mb): V8 gives back start-up garbage only
+// some seconds after start-up, so an earlier reading measures start-up, not idle.
+//   npm run bench:web -- --rows 1000000 [--seconds 20] [--connections 50] [--runtime bundle|tsx] [--idle 60]
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { Agent, get } from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { createApiToken } from '../src/web/auth/tokens.ts';
 import { createUser } from '../src/web/auth/users.ts';
-import { spawnTs } from '../test/helpers/child.ts';
+import { REPO_ROOT, spawnTs, type Child } from '../test/helpers/child.ts';
 import { createTestEnv } from '../test/helpers/env.ts';
 import { freePort } from '../test/helpers/ports.ts';
 import { waitFor } from '../test/helpers/wait.ts';
@@ -22,12 +32,74 @@ const flags = parseFlags(
     rows: count(1, 10_000_000, 1_000_000),
     seconds: count(1, 600, 20),
     connections: count(1, 1000, 50),
+    runtime: z.enum(['bundle', 'tsx']).default('bundle'),
+    idle: count(0, 600, 60),
   }),
 );
+
+const USERNAME = 'loadtest';
+const PASSWORD = 'a long benchmark password';
 
 async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** The app as one ESM file, as the image runs it (esbuild comes with tsx; nothing is added). */
+async function bundle(): Promise<string> {
+  const { build } = await import('esbuild');
+  const outfile = join(REPO_ROOT, 'node_modules/.cache/refresher-bench/refresher.mjs');
+  await build({
+    entryPoints: [join(REPO_ROOT, 'app/src/main.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+async function startWebRole(env: Record<string, string>): Promise<Child> {
+  if (flags.runtime === 'tsx') return spawnTs('app/bin/refresher.js', ['web'], env);
+  const child = spawn(process.execPath, [await bundle(), 'web'], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  return { process: child, output: () => output, exited };
+}
+
+/** Signs in through the form, as a browser does; returns the session cookie. */
+async function signIn(origin: string): Promise<string> {
+  const cookieOf = (response: Response) => {
+    const cookie = response.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0]!)
+      .find((c) => c.startsWith('refresher.sid='));
+    if (!cookie) throw new Error(`no session cookie from ${response.url} (${response.status})`);
+    return cookie;
+  };
+  const form = await fetch(`${origin}/login`);
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())?.[1];
+  if (!csrf) throw new Error('no CSRF token on the sign-in page');
+  const signedIn = await fetch(`${origin}/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      cookie: cookieOf(form),
+    },
+    body: new URLSearchParams({ username: USERNAME, password: PASSWORD, _csrf: csrf }),
+  });
+  if (signedIn.status !== 303) throw new Error(`sign-in answered ${signedIn.status}`);
+  return cookieOf(signedIn);
 }
 
 const env = await createTestEnv({ LOG_LEVEL: 'warn' });
@@ -44,17 +116,15 @@ try {
            CASE WHEN (i / 7) % 4 = 0 THEN 'ookla' ELSE 'librespeed' END,
            50e6 + (i % 1000) * 1e5, 10e6 + (i % 500) * 1e5, 5 + (i % 50), (i % 7) * 0.3,
            (SELECT id FROM speedtest_servers ORDER BY id OFFSET (i % 40) LIMIT 1), '{}'
-      FROM generate_series(1, ${flags.rows}) AS i;
-    ANALYZE speedtests; ANALYZE speedtest_servers;`);
+      FROM generate_series(1, ${flags.rows}) AS i;`);
+  // What autovacuum does to a table this size within a minute: visibility map and statistics.
+  await env.db.sequelize.query('VACUUM ANALYZE speedtests, speedtest_servers');
   console.error(`filled ${flags.rows} rows in ${round((performance.now() - filled) / 1000)} s`);
 
-  const user = await createUser(env.db, {
-    username: 'loadtest',
-    password: 'a long benchmark password',
-  });
+  const user = await createUser(env.db, { username: USERNAME, password: PASSWORD });
   const { token } = await createApiToken(env.db, user.id, { name: 'bench' });
   const port = await freePort();
-  const web = spawnTs('app/bin/refresher.js', ['web'], {
+  const web = await startWebRole({
     DATABASE_URL: env.config.DATABASE_URL,
     REDIS_URL: env.config.REDIS_URL,
     QUEUE_PREFIX: env.config.QUEUE_PREFIX,
@@ -69,33 +139,42 @@ try {
     const origin = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${origin}/healthz`)).ok, {
       timeoutMs: 30_000,
-      what: 'the web role',
+      what: `the web role:\n${web.output()}`,
     });
-    await new Promise((resolve) => setTimeout(resolve, 2_000)); // let start-up garbage be collected
-    const idleRssMb = await rssMb(web.process.pid!);
+    const pid = web.process.pid!;
+    const startRssMb = await rssMb(pid);
+    await sleep(flags.idle * 1000);
+    const idleRssMb = await rssMb(pid);
+    console.error(
+      `web role (${flags.runtime}): ${round(startRssMb, 0)} MB when ready, ` +
+        `${round(idleRssMb, 0)} MB after ${flags.idle} s idle`,
+    );
 
+    const cookie = await signIn(origin);
+    const bearer = { authorization: `Bearer ${token}` };
     const weekAgo = new Date(Date.now() - 7 * 86_400_000).toISOString();
-    const endpoints = [
-      '/api/v1/speedtests?limit=50',
-      '/api/v1/speedtests?limit=50&country=DE&engine=librespeed',
-      `/api/v1/speedtests/summary?from=${encodeURIComponent(weekAgo)}`,
+    const endpoints: Array<{ path: string; headers: Record<string, string> }> = [
+      { path: '/api/v1/speedtests?limit=50', headers: bearer },
+      { path: '/api/v1/speedtests?limit=50&country=DE&engine=librespeed', headers: bearer },
+      // The range the portal's home page and a "last 7 days" dashboard ask for.
+      {
+        path: `/api/v1/speedtests/summary?from=${encodeURIComponent(weekAgo)}`,
+        headers: bearer,
+      },
+      { path: '/admin/speedtests', headers: { cookie } },
     ];
     const agent = new Agent({ keepAlive: true, maxSockets: flags.connections });
-    const fetchStatus = (path: string) =>
+    const fetchStatus = (path: string, headers: Record<string, string>) =>
       new Promise<number>((resolve, reject) => {
-        const req = get(
-          `${origin}${path}`,
-          { agent, headers: { authorization: `Bearer ${token}` } },
-          (response) => {
-            response.resume();
-            response.on('end', () => resolve(response.statusCode ?? 0));
-            response.on('error', reject);
-          },
-        );
+        const req = get(`${origin}${path}`, { agent, headers }, (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode ?? 0));
+          response.on('error', reject);
+        });
         req.on('error', reject);
       });
     const results = [];
-    for (const path of endpoints) {
+    for (const { path, headers } of endpoints) {
       const latencies: number[] = [];
       let errors = 0;
       const deadline = performance.now() + flags.seconds * 1000;
@@ -103,7 +182,7 @@ try {
         while (performance.now() < deadline) {
           const started = performance.now();
           try {
-            if ((await fetchStatus(path)) !== 200) errors++;
+            if ((await fetchStatus(path, headers)) !== 200) errors++;
           } catch {
             errors++;
           }
