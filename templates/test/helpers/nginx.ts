@@ -10,10 +10,13 @@
 //                  the X-Forwarded-* and X-Real-IP headers
 //   resolver.conf  a resolver line (SWAG writes Docker's 127.0.0.11 there)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { waitFor } from '../../../app/test/helpers/wait.ts';
+
+/** Debian installs nginx in /usr/sbin, which is not on every user's PATH. */
+const NGINX = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
 
 export interface SwagStandIn {
   /** Use as `configRoot` of the swag renderer. */
@@ -123,7 +126,7 @@ export function writeSwagStandIn(root: string, domain: string): SwagStandIn {
 /** `nginx -t` on a configuration: its exit status and what it printed. */
 export function nginxCheck(standIn: SwagStandIn): { ok: boolean; output: string } {
   const result = spawnSync(
-    'nginx',
+    NGINX,
     [
       '-t',
       '-p',
@@ -147,7 +150,7 @@ export interface RunningNginx {
 /** Starts nginx in the foreground and waits until `port` accepts connections. */
 export async function startNginx(standIn: SwagStandIn, port: number): Promise<RunningNginx> {
   const child = spawn(
-    'nginx',
+    NGINX,
     [
       '-p',
       standIn.configRoot,
