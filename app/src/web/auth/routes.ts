@@ -15,10 +15,10 @@ function safeNext(value: unknown): string {
 function loginPage(token: string, next: string, error?: string) {
   return page(
     'Sign in',
-    html`<main>
-      <h1>Sign in</h1>
-      ${error ? html`<p role="alert">${error}</p>` : ''}
-      <form method="post" action="/login">
+    html`<main class="login">
+      <h1>Sign in to Refresher</h1>
+      ${error ? html`<p role="alert" class="errors">${error}</p>` : ''}
+      <form method="post" action="/login" class="editor">
         <input type="hidden" name="_csrf" value="${token}" />
         <input type="hidden" name="next" value="${next}" />
         <label>User name <input name="username" autocomplete="username" required /></label>
