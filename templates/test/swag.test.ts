@@ -21,7 +21,7 @@ import { RENDERED, resolveEnvironment, serviceCatalogue } from '../catalogue.ts'
 import type { DeploymentConfig, PublicSite } from '../config.ts';
 import { renderAll } from '../render.ts';
 import { generateSecrets, type Secrets } from '../secrets.ts';
-import { HSTS, renderSwagSites } from '../swag.ts';
+import { fillTemplate, HSTS, renderSwagSites } from '../swag.ts';
 import { configFixture } from './helpers/deployment.ts';
 import {
   nginxCheck,
@@ -32,6 +32,30 @@ import {
 } from './helpers/nginx.ts';
 
 const CLIENT_ADDRESS = '127.0.0.5'; // the "client": another loopback address than nginx's own
+
+describe('filling the swag/ sources', () => {
+  test('every placeholder is filled, list placeholders repeat their line, unknown ones are refused', () => {
+    assert.equal(
+      fillTemplate(
+        'server {\n    listen {{listen}};\n    server_name {{fqdn}};\n}',
+        { listen: ['80', '[::]:80'], fqdn: 'a.example.test' },
+        't',
+      ),
+      'server {\n    listen 80;\n    listen [::]:80;\n    server_name a.example.test;\n}',
+    );
+    assert.throws(
+      () => fillTemplate('x {{nope}}', {}, 'swag/x.conf'),
+      /swag\/x\.conf: unknown placeholder \{\{nope\}\}/,
+    );
+    const fixture = configFixture();
+    try {
+      for (const content of renderSwagSites(fixture.config()).values())
+        assert.doesNotMatch(content, /\{\{|\}\}/);
+    } finally {
+      fixture.remove();
+    }
+  });
+});
 
 describe('nginx -t on the rendered site confs', () => {
   const fixture = configFixture();
