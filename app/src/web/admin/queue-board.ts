@@ -5,9 +5,6 @@
 // say where a request came from in Sec-Fetch-Site (and Origin), and a cross-site one is refused.
 // The session cookie's SameSite=Lax already keeps it off cross-site POSTs; this is the second
 // lock on the same door.
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
 import { Router, type RequestHandler } from 'express';
 import type { Queues } from '../../queue/queues.ts';
 import { currentUser } from '../auth/middleware.ts';
@@ -38,7 +35,13 @@ const adminsOnly: RequestHandler = (_request, response, next) => {
   next();
 };
 
-export function queueBoard(queues: Queues): Router {
+/** bull-board's router, built on first use: it costs ~35 MB that an idle web role need not hold. */
+async function boardRouter(queues: Queues): Promise<RequestHandler> {
+  const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
+    import('@bull-board/api'),
+    import('@bull-board/api/bullMQAdapter'),
+    import('@bull-board/express'),
+  ]);
   const adapter = new ExpressAdapter().setBasePath(QUEUE_BOARD);
   createBullBoard({
     queues: queues.all().map((queue) => new BullMQAdapter(queue)),
@@ -51,13 +54,21 @@ export function queueBoard(queues: Queues): Router {
       },
     },
   });
+  return adapter.getRouter() as RequestHandler;
+}
+
+export function queueBoard(queues: Queues): Router {
+  let board: Promise<RequestHandler> | undefined;
   const router = Router();
   router.use(
     '/queues',
     adminsOnly,
     sameOriginWrites,
     queueBoardPolicy(),
-    adapter.getRouter() as RequestHandler,
+    (request, response, next) => {
+      board ??= boardRouter(queues);
+      board.then((handler) => handler(request, response, next), next);
+    },
   );
   return router;
 }
