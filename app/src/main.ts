@@ -15,6 +15,9 @@ import { createAdmin, readNewPassword } from './web/auth/create-admin.ts';
 import { SpeedtestError } from './speedtest/engine.ts';
 import { ENGINE_NAMES, type EngineName } from './speedtest/index.ts';
 
+/** Time beyond the drain bound for closing connections before the process exits regardless. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
 const USAGE = `usage: refresher <role>
   web         the HTTP service
   worker      runs queued tasks
@@ -142,9 +145,22 @@ async function main(argv: string[]): Promise<number> {
       }
       stopping = true;
       log.info({ signal }, 'shutting down');
+      // Draining is bounded by SHUTDOWN_TIMEOUT_MS; closing connections to a server that is gone
+      // (Redis down, say) can wait forever, and an orchestrator would then have to SIGKILL us.
+      const deadline = setTimeout(() => {
+        log.error(
+          { graceMs: SHUTDOWN_GRACE_MS },
+          'shutdown did not finish in time (a server unreachable?): exiting anyway',
+        );
+        resolve(1);
+      }, config.SHUTDOWN_TIMEOUT_MS + SHUTDOWN_GRACE_MS);
       running.close().then(
-        () => resolve(0),
+        () => {
+          clearTimeout(deadline);
+          resolve(0);
+        },
         (error: unknown) => {
+          clearTimeout(deadline);
           log.error({ err: error }, 'shutdown failed');
           resolve(1);
         },

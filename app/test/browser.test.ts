@@ -156,7 +156,11 @@ describe('admin portal in Chromium', () => {
   test('the queue board opens for the admin', async () => {
     const { page } = browser;
     await page.goto(`${base}/admin/queues`);
-    await page.getByText('speedtests').first().waitFor({ timeout: 30_000 });
+    // The sidebar lists queues first; the main panel's cards arrive with the board's API answer.
+    await page
+      .getByText(/\d+ Jobs?/)
+      .first()
+      .waitFor({ timeout: 30_000 });
     await browser.screenshot('09-queue-board');
   });
 

@@ -13,6 +13,7 @@ import { startScheduler } from '../src/queue/scheduler.ts';
 import { startWorker } from '../src/queue/worker.ts';
 import { spawnTs, waitForOutput, type Child } from './helpers/child.ts';
 import { createTestEnv, deleteRedisPrefix, type TestEnv } from './helpers/env.ts';
+import { freePort } from './helpers/ports.ts';
 import { startRedisServer } from './helpers/redis-server.ts';
 import { testRegistry } from './helpers/tasks.ts';
 import { startTcpProxy } from './helpers/tcp-proxy.ts';
@@ -196,6 +197,34 @@ describe('resilience', () => {
       ownQueues.connection.disconnect();
       await redis.stop();
       await deleteRedisPrefix(config.QUEUE_PREFIX).catch(() => undefined);
+    }
+  });
+  test('SIGTERM while Redis is down: the role still exits, within the drain bound plus a grace', async () => {
+    const redis = await startRedisServer();
+    const child = spawnTs('app/bin/refresher.js', ['worker'], {
+      DATABASE_URL: env.config.DATABASE_URL,
+      DATABASE_CREATE: 'false',
+      REDIS_URL: redis.url,
+      QUEUE_PREFIX: env.config.QUEUE_PREFIX,
+      METRICS_PORT: String(await freePort()),
+      METRICS_HOST: '127.0.0.1',
+      SHUTDOWN_TIMEOUT_MS: '1000',
+      LOG_LEVEL: 'info',
+    });
+    children.push(child);
+    try {
+      await waitForOutput(child, /metrics served/, 30_000);
+      await redis.stop();
+      await sleep(500);
+      const stopped = Date.now();
+      child.process.kill('SIGTERM');
+      const code = await Promise.race([child.exited, sleep(20_000).then(() => 'still running')]);
+      assert.equal(code, 1, child.output());
+      // 1 s of drain, 5 s of grace for closing connections, and start-up of the exit.
+      assert.ok(Date.now() - stopped < 10_000, `took ${Date.now() - stopped} ms`);
+      assert.match(child.output(), /shutdown did not finish in time/);
+    } finally {
+      await redis.stop();
     }
   });
 });

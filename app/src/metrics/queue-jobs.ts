@@ -13,9 +13,15 @@ export function registerQueueJobs(registry: Registry, queues: Queues): void {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const queue of queues.all()) {
-        const counts = await queue.getJobCounts(...STATES);
-        for (const state of STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
+      // While Redis is away the gauge is absent for this scrape; the other metrics (task counts
+      // above all) must still be served, so a failure here is not the scrape's failure.
+      try {
+        for (const queue of queues.all()) {
+          const counts = await queue.getJobCounts(...STATES);
+          for (const state of STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
+        }
+      } catch {
+        this.reset();
       }
     },
   });

@@ -40,7 +40,8 @@ export function createMetrics(role: string) {
     schedules: new Gauge({
       name: 'refresher_scheduler_schedules',
       help: 'Job schedulers this scheduler process keeps in force (one per enabled periodic task).',
-      registers: [registry],
+      // Only a scheduler knows; a web or worker role exporting 0 would look like none in force.
+      registers: role === 'scheduler' || role === 'all' ? [registry] : [],
     }),
     httpDuration: new Histogram({
       name: 'refresher_http_request_duration_seconds',
@@ -96,7 +97,7 @@ export function createMetrics(role: string) {
     }),
     reconciles: new Counter({
       name: 'refresher_scheduler_reconciles_total',
-      help: 'Reconciles of the schedules in Redis with the periodic tasks in PostgreSQL, by trigger.',
+      help: 'Requests to reconcile the schedules in Redis with the periodic tasks in PostgreSQL, by trigger; requests arriving together are served by one pass.',
       labelNames: ['trigger'] as const,
       registers: [registry],
     }),
@@ -109,9 +110,10 @@ export interface SpeedtestObservation {
   engine: string;
   server: string;
   startedAt: Date;
-  downloadBps: number;
-  uploadBps: number;
-  pingMs: number;
+  /** Null when the engine could not measure it: the gauge then keeps its previous value. */
+  downloadBps: number | null;
+  uploadBps: number | null;
+  pingMs: number | null;
 }
 
 /** Records one speed test: the "last" gauges and, unless it is a restored value, the histograms. */
@@ -121,12 +123,17 @@ export function observeSpeedtest(
   options: { restored?: boolean } = {},
 ): void {
   const labels = { engine: test.engine, server: test.server };
-  metrics.speedtestLastDownload.set(labels, test.downloadBps / 8);
-  metrics.speedtestLastUpload.set(labels, test.uploadBps / 8);
-  metrics.speedtestLastPing.set(labels, test.pingMs / 1000);
+  // Base units: bytes per second and seconds. A missing figure is not a zero (that would read
+  // as an outage), so it is left out.
+  const figures = [
+    [test.downloadBps, 8, metrics.speedtestLastDownload, metrics.speedtestDownload],
+    [test.uploadBps, 8, metrics.speedtestLastUpload, metrics.speedtestUpload],
+    [test.pingMs, 1000, metrics.speedtestLastPing, metrics.speedtestPing],
+  ] as const;
+  for (const [value, divisor, last, histogram] of figures) {
+    if (value === null) continue;
+    last.set(labels, value / divisor);
+    if (!options.restored) histogram.observe(labels, value / divisor);
+  }
   metrics.speedtestLastTimestamp.set(labels, test.startedAt.getTime() / 1000);
-  if (options.restored) return;
-  metrics.speedtestDownload.observe(labels, test.downloadBps / 8);
-  metrics.speedtestUpload.observe(labels, test.uploadBps / 8);
-  metrics.speedtestPing.observe(labels, test.pingMs / 1000);
 }

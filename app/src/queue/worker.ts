@@ -156,7 +156,8 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     recorder
       .write({ ...row })
       .catch((error: unknown) => jobLog.warn({ err: error }, 'could not record the start'));
-    if (job.data.revision) {
+    // Lateness is the scheduler's: a retry starts late on purpose (backoff) and is not counted.
+    if (job.data.revision && job.attemptsStarted <= 1) {
       metrics.taskLateness.observe(
         { task: job.name },
         (row.startedAt!.getTime() - row.scheduledFor!.getTime()) / 1000,

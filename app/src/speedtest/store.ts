@@ -150,8 +150,8 @@ export async function latestSpeedtests(db: Database): Promise<SpeedtestObservati
     engine: row.engine,
     server: row.server,
     startedAt: row.started_at,
-    downloadBps: row.download_bps ?? 0,
-    uploadBps: row.upload_bps ?? 0,
-    pingMs: row.ping_ms ?? 0,
+    downloadBps: row.download_bps,
+    uploadBps: row.upload_bps,
+    pingMs: row.ping_ms,
   }));
 }

@@ -1,6 +1,7 @@
 // Request duration by route pattern (not by URL: /api/items/1 and /api/items/2 are one series),
-// method and status. Requests that matched no route share one label, so a scan of random paths
-// cannot create unbounded series.
+// method and status. Requests answered before reaching a route (404s, but also sign-in redirects,
+// 401/403 refusals, static assets and the queue board) share the label "unmatched", so a scan of
+// random paths cannot create unbounded series.
 import type { Request, RequestHandler } from 'express';
 import type { Histogram } from 'prom-client';
 
