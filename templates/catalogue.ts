@@ -275,7 +275,13 @@ export function serviceCatalogue(config: DeploymentConfig): ServiceSpec[] {
         'migrate',
         {},
       ),
-      environment: { LOG_LEVEL: 'info', DATABASE_URL: databaseUrl, DATABASE_CREATE: 'false' },
+      environment: {
+        LOG_LEVEL: 'info',
+        DATABASE_URL: databaseUrl,
+        DATABASE_CREATE: 'false',
+        // Seeds "Process Speed Test" on a fresh database; afterwards the portal owns the schedule.
+        SPEEDTEST_INTERVAL_MINUTES: String(config.speedtest.intervalMinutes),
+      },
       listens: {},
       healthcheck: undefined,
       healthNote: 'one-shot: it exits when the migrations are applied',

@@ -129,6 +129,13 @@ export const envSchema = z.object({
   SPEEDTEST_DURATION_MS: positiveInt
     .pipe(z.number().min(1_000, 'expected at least 1000').max(60_000, 'expected at most 60000'))
     .default(10_000),
+  /**
+   * The interval "Process Speed Test" is created with when the database is first migrated. After
+   * that the schedule lives in the database and is changed in the portal or the API.
+   */
+  SPEEDTEST_INTERVAL_MINUTES: positiveInt
+    .pipe(z.number().max(1_440, 'expected at most 1440 (a day)'))
+    .default(30),
   /** Parallel connections per direction of a scheduled test, when its kwargs say none. */
   SPEEDTEST_STREAMS: positiveInt.pipe(z.number().max(32, 'expected at most 32')).default(6),
   /** A LibreSpeed server list (JSON) to choose from when no servers are named. */
@@ -205,6 +212,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
   }
   return parsed.data;
+}
+
+/** The seeded speed test interval, read when migration 0003 runs (see SPEEDTEST_INTERVAL_MINUTES). */
+export function seededSpeedtestIntervalMinutes(env: NodeJS.ProcessEnv = process.env): number {
+  return envSchema.shape.SPEEDTEST_INTERVAL_MINUTES.parse(env.SPEEDTEST_INTERVAL_MINUTES);
 }
 
 export function healthcheckUrl(config: Config): string {

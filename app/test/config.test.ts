@@ -52,6 +52,7 @@ describe('loadConfig', () => {
       SPEEDTEST_ENGINE: 'librespeed',
       SPEEDTEST_SERVERS: [],
       SPEEDTEST_DURATION_MS: 10_000,
+      SPEEDTEST_INTERVAL_MINUTES: 30,
       SPEEDTEST_STREAMS: 6,
       SPEEDTEST_TARGET_ENABLED: true,
       SPEEDTEST_TARGET_PATH: '/speedtest',

@@ -14,6 +14,7 @@ const ALL_MIGRATIONS = [
   '0001-initial-schema',
   '0002-seed-periodic-tasks',
   '0003-seed-speedtest-schedule',
+  '0004-speedtest-daily',
 ];
 
 const APP_TABLES = [
@@ -21,6 +22,7 @@ const APP_TABLES = [
   'clients',
   'periodic_tasks',
   'sessions',
+  'speedtest_daily',
   'speedtest_server_pings',
   'speedtest_servers',
   'speedtests',
@@ -110,6 +112,11 @@ describe('migrations', () => {
         ['Web health check', 'system.http_check', 'interval', true],
       ],
     );
+    assert.equal(
+      seeded[0]?.intervalEvery,
+      30,
+      'every 30 minutes unless the deployment says otherwise',
+    );
   });
 
   test('the table refuses a schedule whose fields do not match its type', async () => {
@@ -169,8 +176,18 @@ describe('migrations', () => {
       "SELECT 1 FROM pg_proc WHERE proname = 'notify_periodic_task_change'",
     );
     assert.equal(functions.length, 0);
-    assert.deepEqual(await migrateUp(db.sequelize, url), ALL_MIGRATIONS);
+    // A fresh database takes the speed test interval from the environment (the deployment's).
+    process.env.SPEEDTEST_INTERVAL_MINUTES = '15';
+    try {
+      assert.deepEqual(await migrateUp(db.sequelize, url), ALL_MIGRATIONS);
+    } finally {
+      delete process.env.SPEEDTEST_INTERVAL_MINUTES;
+    }
     assert.deepEqual(await tables(), APP_TABLES);
     assert.equal(await db.models.PeriodicTask.count(), 3);
+    const speedtest = await db.models.PeriodicTask.findOne({
+      where: { name: 'Process Speed Test' },
+    });
+    assert.equal(speedtest?.intervalEvery, 15);
   });
 });
