@@ -1,10 +1,11 @@
 // Reading back stored speed tests: the list, one test with its pinged servers, the summary over a
 // range, servers and clients. The REST API and the admin portal both read through here.
 // Plain SQL: these are read paths over what may be millions of rows, and each query is written
-// for the index it uses (started_at, or server/engine then started_at).
-import { QueryTypes } from 'sequelize';
+// for the index it uses (started_at, or server/engine then started_at). They run as prepared
+// statements (db/prepared.ts), so every value, the page size included, is a bound parameter.
 import { z } from 'zod';
 import type { Database } from '../db/index.ts';
+import { preparedQuery } from '../db/prepared.ts';
 import { ENGINE_NAMES } from './index.ts';
 
 export const speedtestFilters = {
@@ -120,14 +121,14 @@ export type SpeedtestHistory = ReturnType<typeof speedtestHistory>;
 
 export function speedtestHistory(db: Database) {
   const select = <T extends object>(sql: string, bind: unknown[]) =>
-    db.sequelize.query<T>(sql, { bind, type: QueryTypes.SELECT });
+    preparedQuery<T>(db.sequelize, sql, bind);
   /** Rows matching the filters, newest first: the one query behind list, CSV and latest. */
   const newest = (f: SpeedtestFilters, limit: number, after: { at: string; id: string } | null) => {
     const w = where(f, after);
     return select<SpeedtestListItem>(
       `SELECT ${LIST_COLUMNS} FROM speedtests t LEFT JOIN speedtest_servers s ON s.id = t.server_id
-       ${w.sql} ORDER BY t.started_at DESC, t.id DESC LIMIT ${limit}`,
-      w.bind,
+       ${w.sql} ORDER BY t.started_at DESC, t.id DESC LIMIT $${w.bind.length + 1}`,
+      [...w.bind, limit],
     );
   };
 
