@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts';
 import * as initialSchema from './migrations/0001-initial-schema.ts';
 import * as seedPeriodicTasks from './migrations/0002-seed-periodic-tasks.ts';
 import * as seedSpeedtestSchedule from './migrations/0003-seed-speedtest-schedule.ts';
+import * as speedtestDaily from './migrations/0004-speedtest-daily.ts';
 
 export type Migration = MigrationFn<Sequelize>;
 
@@ -14,6 +15,7 @@ const MIGRATIONS: Array<{ name: string; up: Migration; down: Migration }> = [
   { name: '0001-initial-schema', ...initialSchema },
   { name: '0002-seed-periodic-tasks', ...seedPeriodicTasks },
   { name: '0003-seed-speedtest-schedule', ...seedSpeedtestSchedule },
+  { name: '0004-speedtest-daily', ...speedtestDaily },
 ];
 
 export function createMigrator(sequelize: Sequelize, log?: Logger): Umzug<Sequelize> {

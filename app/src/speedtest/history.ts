@@ -23,32 +23,64 @@ export type SpeedtestFilters = {
   [K in keyof typeof speedtestFilters]?: z.output<(typeof speedtestFilters)[K]>;
 };
 
-/** WHERE clause and bind values for the filters (and a cursor), numbered from $1. */
-function where(f: SpeedtestFilters, cursor: { at: string; id: string } | null = null) {
-  const clauses: string[] = [];
-  const bind: unknown[] = [];
-  const add = (clause: (n: string) => string, value: unknown) => {
-    bind.push(value);
-    clauses.push(clause(`$${bind.length}`));
+/** A statement's bind values: `add` keeps a value and returns its placeholder ($1, $2, …). */
+function params() {
+  const values: unknown[] = [];
+  return {
+    values,
+    add(value: unknown): string {
+      values.push(value);
+      return `$${values.length}`;
+    },
   };
-  if (f.from) add((n) => `t.started_at >= ${n}`, f.from);
-  if (f.to) add((n) => `t.started_at < ${n}`, f.to);
-  if (f.engine) add((n) => `t.engine = ${n}`, f.engine);
-  if (f.serverId) add((n) => `t.server_id = ${n}`, f.serverId);
+}
+type Params = ReturnType<typeof params>;
+
+/** Conditions on engine, server and country; both speedtests and speedtest_daily, as `t`. */
+function subject(f: SpeedtestFilters, p: Params): string[] {
+  const clauses: string[] = [];
+  if (f.engine) clauses.push(`t.engine = ${p.add(f.engine)}`);
+  if (f.serverId) clauses.push(`t.server_id = ${p.add(f.serverId)}`);
   // Through the (small) servers table, so the speedtests side can use its server_id index.
   if (f.country) {
-    add(
-      (n) => `t.server_id IN (SELECT id FROM speedtest_servers WHERE country_code = ${n})`,
-      f.country,
-    );
-  }
-  if (cursor) {
-    bind.push(cursor.at, cursor.id);
     clauses.push(
-      `(t.started_at, t.id) < ($${bind.length - 1}::timestamptz, $${bind.length}::bigint)`,
+      `t.server_id IN (SELECT id FROM speedtest_servers WHERE country_code = ${p.add(f.country)})`,
     );
   }
-  return { sql: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', bind };
+  return clauses;
+}
+
+/** Speed tests from `from` (inclusive) to `to` (exclusive). */
+function during(from: Date | undefined, to: Date | undefined, p: Params): string[] {
+  return [
+    ...(from ? [`t.started_at >= ${p.add(from)}`] : []),
+    ...(to ? [`t.started_at < ${p.add(to)}`] : []),
+  ];
+}
+
+const whereOf = (clauses: string[]) => (clauses.length ? `WHERE ${clauses.join(' AND ')}` : '');
+
+/** WHERE clause for the filters (and a cursor). */
+function where(f: SpeedtestFilters, p: Params, cursor: { at: string; id: string } | null = null) {
+  const clauses = [...during(f.from, f.to, p), ...subject(f, p)];
+  if (cursor) {
+    clauses.push(
+      `(t.started_at, t.id) < (${p.add(cursor.at)}::timestamptz, ${p.add(cursor.id)}::bigint)`,
+    );
+  }
+  return whereOf(clauses);
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The whole UTC days inside [from, to): from the first midnight at or after `from` to the last
+ * midnight at or before `to` (open where the range is); null when no whole day fits.
+ */
+function wholeDays(from?: Date, to?: Date): { first?: Date; end?: Date } | null {
+  const first = from && new Date(Math.ceil(from.getTime() / DAY_MS) * DAY_MS);
+  const end = to && new Date(Math.floor(to.getTime() / DAY_MS) * DAY_MS);
+  return first && end && first >= end ? null : { first, end };
 }
 
 const LIST_COLUMNS = `t.id, t.started_at AS "startedAt", t.engine, t.download_bps AS "downloadBps",
@@ -119,17 +151,23 @@ export interface Page<T> {
 
 export type SpeedtestHistory = ReturnType<typeof speedtestHistory>;
 
+/** Rows matching the filters, newest first: the one query behind list, CSV and latest. */
+function newestSql(
+  f: SpeedtestFilters,
+  p: Params,
+  limit: number,
+  after: { at: string; id: string } | null,
+): string {
+  return `SELECT ${LIST_COLUMNS} FROM speedtests t LEFT JOIN speedtest_servers s ON s.id = t.server_id
+    ${where(f, p, after)} ORDER BY t.started_at DESC, t.id DESC LIMIT ${p.add(limit)}`;
+}
+
 export function speedtestHistory(db: Database) {
   const select = <T extends object>(sql: string, bind: unknown[]) =>
     preparedQuery<T>(db.sequelize, sql, bind);
-  /** Rows matching the filters, newest first: the one query behind list, CSV and latest. */
   const newest = (f: SpeedtestFilters, limit: number, after: { at: string; id: string } | null) => {
-    const w = where(f, after);
-    return select<SpeedtestListItem>(
-      `SELECT ${LIST_COLUMNS} FROM speedtests t LEFT JOIN speedtest_servers s ON s.id = t.server_id
-       ${w.sql} ORDER BY t.started_at DESC, t.id DESC LIMIT $${w.bind.length + 1}`,
-      [...w.bind, limit],
-    );
+    const p = params();
+    return select<SpeedtestListItem>(newestSql(f, p, limit, after), p.values);
   };
 
   return {
@@ -151,25 +189,59 @@ export function speedtestHistory(db: Database) {
     /** Up to `limit` rows for an export. */
     all: (f: SpeedtestFilters, limit: number) => newest(f, limit, null),
 
+    /**
+     * Count, minimum, maximum and average over the filters, and the newest row, in one query.
+     * Whole days come from speedtest_daily (one row per day, engine and server, kept exact by
+     * triggers; see migration 0004), the partial days at the edges of the range from speedtests.
+     */
     async summary(f: SpeedtestFilters): Promise<SpeedtestSummary> {
-      const w = where(f);
-      const [aggregate] = await select<Record<string, number | string | null>>(
-        `SELECT count(*)::int AS count,
-                min(t.download_bps) AS dmin, max(t.download_bps) AS dmax, avg(t.download_bps) AS davg,
-                min(t.upload_bps) AS umin, max(t.upload_bps) AS umax, avg(t.upload_bps) AS uavg,
-                min(t.ping_ms) AS pmin, max(t.ping_ms) AS pmax, avg(t.ping_ms) AS pavg
-           FROM speedtests t ${w.sql}`,
-        w.bind,
+      const p = params();
+      const parts: string[] = [];
+      const fromRows = (from?: Date, to?: Date) =>
+        parts.push(`SELECT count(*) AS tests,
+            count(t.download_bps) AS download_n, coalesce(sum(t.download_bps), 0) AS download_sum,
+            min(t.download_bps) AS download_min, max(t.download_bps) AS download_max,
+            count(t.upload_bps) AS upload_n, coalesce(sum(t.upload_bps), 0) AS upload_sum,
+            min(t.upload_bps) AS upload_min, max(t.upload_bps) AS upload_max,
+            count(t.ping_ms) AS ping_n, coalesce(sum(t.ping_ms), 0) AS ping_sum,
+            min(t.ping_ms) AS ping_min, max(t.ping_ms) AS ping_max
+          FROM speedtests t ${whereOf([...during(from, to, p), ...subject(f, p)])}`);
+      const days = wholeDays(f.from, f.to);
+      if (!days) {
+        fromRows(f.from, f.to);
+      } else {
+        if (days.first && f.from! < days.first) fromRows(f.from, days.first);
+        const dayOf = (at: Date) => `(${p.add(at)}::timestamptz AT TIME ZONE 'UTC')::date`;
+        parts.push(`SELECT tests, download_n, download_sum, download_min, download_max,
+            upload_n, upload_sum, upload_min, upload_max, ping_n, ping_sum, ping_min, ping_max
+          FROM speedtest_daily t ${whereOf([
+            ...(days.first ? [`t.day >= ${dayOf(days.first)}`] : []),
+            ...(days.end ? [`t.day < ${dayOf(days.end)}`] : []),
+            ...subject(f, p),
+          ])}`);
+        if (days.end && days.end < f.to!) fromRows(days.end, f.to);
+      }
+      const [row] = await select<Record<string, unknown>>(
+        `SELECT a.*, latest.* FROM (
+           SELECT coalesce(sum(tests), 0)::int AS count,
+                  min(download_min) AS dmin, max(download_max) AS dmax,
+                  sum(download_sum) / nullif(sum(download_n), 0) AS davg,
+                  min(upload_min) AS umin, max(upload_max) AS umax,
+                  sum(upload_sum) / nullif(sum(upload_n), 0) AS uavg,
+                  min(ping_min) AS pmin, max(ping_max) AS pmax,
+                  sum(ping_sum) / nullif(sum(ping_n), 0) AS pavg
+             FROM (${parts.join(' UNION ALL ')}) AS parts
+         ) AS a LEFT JOIN (${newestSql(f, p, 1, null)}) AS latest ON true`,
+        p.values,
       );
-      const [latest] = await newest(f, 1, null);
-      const n = (key: string) =>
-        aggregate?.[key] === null || aggregate?.[key] === undefined ? null : Number(aggregate[key]);
+      const { count, dmin, dmax, davg, umin, umax, uavg, pmin, pmax, pavg, ...latest } = row!;
+      const n = (value: unknown) => (value === null ? null : Number(value));
       return {
-        count: Number(aggregate?.count ?? 0),
-        latest: latest ?? null,
-        downloadBps: { min: n('dmin'), max: n('dmax'), avg: n('davg') },
-        uploadBps: { min: n('umin'), max: n('umax'), avg: n('uavg') },
-        pingMs: { min: n('pmin'), max: n('pmax'), avg: n('pavg') },
+        count: Number(count),
+        latest: latest.id === null ? null : (latest as SpeedtestListItem),
+        downloadBps: { min: n(dmin), max: n(dmax), avg: n(davg) },
+        uploadBps: { min: n(umin), max: n(umax), avg: n(uavg) },
+        pingMs: { min: n(pmin), max: n(pmax), avg: n(pavg) },
       };
     },
 
