@@ -5,6 +5,7 @@ import session from 'express-session';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/index.ts';
 import type { User } from '../../db/models.ts';
+import { preparedQuery } from '../../db/prepared.ts';
 import type { Logger } from '../../log.ts';
 import { PostgresSessionStore } from './session-store.ts';
 
@@ -89,8 +90,19 @@ export function sessionUser(db: Database): RequestHandler {
   return (request, response, next) => {
     const userId = request.session?.userId;
     if (response.locals.user || userId === undefined) return next();
-    db.models.User.findByPk(userId).then((user) => {
-      if (user?.isActive) response.locals.user = user;
+    // Every signed-in page view comes through here: one prepared statement, and only the fields
+    // a request needs (as for a bearer token; the password hash stays in the database).
+    preparedQuery<{ id: number; username: string; isAdmin: boolean; isActive: boolean }>(
+      db.sequelize,
+      'SELECT id, username, is_admin AS "isAdmin", is_active AS "isActive" FROM users WHERE id = $1 AND is_active',
+      [userId],
+    ).then(([user]) => {
+      if (user) {
+        response.locals.user = db.models.User.build(user as never, {
+          isNewRecord: false,
+          raw: true,
+        });
+      }
       next();
     }, next);
   };

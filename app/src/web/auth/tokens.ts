@@ -5,10 +5,10 @@
 // (Passwords are different: people choose them, so they get argon2id.)
 import { createHash, randomBytes } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { QueryTypes } from 'sequelize';
 import { z } from 'zod';
 import type { Database } from '../../db/index.ts';
 import type { ApiToken, User } from '../../db/models.ts';
+import { preparedQuery } from '../../db/prepared.ts';
 import { parseOrThrow } from '../../validation.ts';
 
 const TOKEN_PREFIX = 'rf_';
@@ -58,8 +58,9 @@ export async function createApiToken(
 /** The active user a token belongs to, or null for an unknown, expired or orphaned token. */
 export async function authenticateToken(db: Database, token: string): Promise<User | null> {
   if (!token.startsWith(TOKEN_PREFIX)) return null;
-  // Every API request comes through here: one indexed query, no model instance for the token.
-  const [found] = await db.sequelize.query<{
+  // Every API request comes through here: one indexed query as a prepared statement, no model
+  // instance for the token.
+  const [found] = await preparedQuery<{
     tokenId: number;
     lastUsedAt: Date | null;
     id: number;
@@ -67,11 +68,12 @@ export async function authenticateToken(db: Database, token: string): Promise<Us
     isAdmin: boolean;
     isActive: boolean;
   }>(
+    db.sequelize,
     `SELECT t.id AS "tokenId", t.last_used_at AS "lastUsedAt",
             u.id, u.username, u.is_admin AS "isAdmin", u.is_active AS "isActive"
        FROM api_tokens t JOIN users u ON u.id = t.user_id
       WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.is_active`,
-    { bind: [hashToken(token)], type: QueryTypes.SELECT },
+    [hashToken(token)],
   );
   if (!found) return null;
   if (Date.now() - (found.lastUsedAt?.getTime() ?? 0) > LAST_USED_RESOLUTION_MS) {
