@@ -19,6 +19,7 @@ export const DEFAULT_IMAGES: Readonly<Record<ImageName, string>> = {
   cadvisor: 'gcr.io/cadvisor/cadvisor:v0.52.1',
   postgresExporter: 'quay.io/prometheuscommunity/postgres-exporter:v0.17.1',
   redisExporter: 'oliver006/redis_exporter:v1.74.0',
+  alertmanager: 'prom/alertmanager:v0.28.1',
 };
 
 /** A value of the environment that holds a secret, alone or inside a template such as a URL. */
@@ -97,6 +98,7 @@ export const VOLUMES = [
   'redis-data',
   'grafana-data',
   'prometheus-data',
+  'alertmanager-data',
 ] as const;
 
 export const PORTS = {
@@ -110,6 +112,7 @@ export const PORTS = {
   cadvisor: 8080,
   postgresExporter: 9187,
   redisExporter: 9121,
+  alertmanager: 9093,
 } as const;
 
 const LOGGING = { driver: 'json-file', maxSizeMb: 10, maxFiles: 3 } as const;
@@ -145,7 +148,40 @@ export const RENDERED = {
   cloudInit: 'cloud-init/user-data.yaml',
   compose: 'compose/docker-compose.yml',
   composeEnv: (service: string) => `compose/secrets/${service}.env`,
+  // Monitoring (templates/prometheus.ts, templates/alertmanager.ts, templates/grafana.ts).
+  prometheusConfig: 'prometheus/prometheus.yml',
+  prometheusRules: 'prometheus/rules/refresher.rules.yml',
+  alertmanagerConfig: 'alertmanager/alertmanager.yml',
+  grafanaDatasources: 'grafana/provisioning/datasources/refresher.yaml',
+  grafanaDashboardProvider: 'grafana/provisioning/dashboards/refresher.yaml',
+  grafanaDashboard: (name: string) => `grafana/dashboards/${name}.json`,
+  grafanaReaderRole: 'postgres/grafana-reader-role.sql',
 } as const;
+
+/** Where the monitoring files are mounted in the stock images. */
+export const MOUNTED = {
+  prometheusConfig: '/etc/prometheus/prometheus.yml',
+  prometheusRules: '/etc/prometheus/rules/refresher.rules.yml',
+  alertmanagerConfig: '/etc/alertmanager/alertmanager.yml',
+  grafanaDatasources: '/etc/grafana/provisioning/datasources/refresher.yaml',
+  grafanaDashboardProvider: '/etc/grafana/provisioning/dashboards/refresher.yaml',
+  grafanaDashboards: '/etc/grafana/dashboards',
+  grafanaReaderRole: '/refresher/grafana-reader-role.sql',
+} as const;
+
+/** The read-only PostgreSQL role Grafana queries with (grafana/reader-role.sql). */
+export const GRAFANA_READER = 'grafana_reader';
+/** The grafana container's variable holding that role's password ($__env{…} in provisioning). */
+export const GRAFANA_READER_PASSWORD_ENV = 'GRAFANA_DB_PASSWORD';
+/** The dashboards provisioned from grafana/dashboards (file names without .json). */
+export const DASHBOARD_FILES = [
+  'speedtester',
+  'tasks',
+  'host',
+  'containers',
+  'postgresql',
+  'redis',
+] as const;
 
 export function image(config: DeploymentConfig, name: ImageName): string {
   return config.images[name] ?? DEFAULT_IMAGES[name];
@@ -328,6 +364,42 @@ export function serviceCatalogue(config: DeploymentConfig): ServiceSpec[] {
       },
     ),
     {
+      name: 'grafana-db-role',
+      description:
+        'One-shot: creates or updates the read-only PostgreSQL role Grafana queries with, then exits',
+      image: image(config, 'postgres'),
+      // The image's entry point runs any command other than postgres as it is.
+      command: [
+        'psql',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-v',
+        `reader=${GRAFANA_READER}`,
+        '-f',
+        MOUNTED.grafanaReaderRole,
+      ],
+      environment: {
+        PGHOST: 'postgres',
+        PGPORT: String(PORTS.postgres),
+        PGUSER: 'refresher',
+        PGDATABASE: 'refresher',
+        PGPASSWORD: { secret: 'postgresPassword' },
+        [GRAFANA_READER_PASSWORD_ENV]: { secret: 'grafanaDbPassword' },
+      },
+      publicPorts: [],
+      localPorts: [],
+      listens: {},
+      volumes: [],
+      hostMounts: [],
+      files: [{ source: RENDERED.grafanaReaderRole, target: MOUNTED.grafanaReaderRole }],
+      healthNote: 'one-shot: it exits when the role and its grants are in place',
+      // After the migrations: it grants on the app's tables.
+      dependsOn: [{ service: 'migrate', condition: 'completed' }],
+      memoryLimitMb: 64,
+      restart: 'no',
+      logging: LOGGING,
+    },
+    {
       name: 'grafana',
       description: 'Grafana: dashboards over PostgreSQL and Prometheus',
       image: image(config, 'grafana'),
@@ -340,16 +412,59 @@ export function serviceCatalogue(config: DeploymentConfig): ServiceSpec[] {
         GF_ANALYTICS_REPORTING_ENABLED: 'false',
         GF_ANALYTICS_CHECK_FOR_UPDATES: 'false',
         GF_DEFAULT_TIMEZONE: config.timezone,
+        // Expanded by the datasource provisioning file ($__env{GRAFANA_DB_PASSWORD}).
+        [GRAFANA_READER_PASSWORD_ENV]: { secret: 'grafanaDbPassword' },
       },
       publicPorts: [],
       localPorts: [{ host: 3001, container: PORTS.grafana }],
       listens: { http: PORTS.grafana },
       volumes: [{ volume: 'grafana-data', target: '/var/lib/grafana' }],
       hostMounts: [],
-      files: [],
+      files: [
+        { source: RENDERED.grafanaDatasources, target: MOUNTED.grafanaDatasources },
+        { source: RENDERED.grafanaDashboardProvider, target: MOUNTED.grafanaDashboardProvider },
+        ...DASHBOARD_FILES.map((name) => ({
+          source: RENDERED.grafanaDashboard(name),
+          target: `${MOUNTED.grafanaDashboards}/${name}.json`,
+        })),
+      ],
       healthcheck: health(wgetCheck(`http://127.0.0.1:${PORTS.grafana}/api/health`), 30),
-      dependsOn: [{ service: 'postgres', condition: 'healthy' }],
+      dependsOn: [
+        { service: 'postgres', condition: 'healthy' },
+        { service: 'grafana-db-role', condition: 'completed' },
+      ],
       memoryLimitMb: 384,
+      restart: 'unless-stopped',
+      logging: LOGGING,
+    },
+    {
+      name: 'alertmanager',
+      description: 'Alertmanager: groups, silences and sends the alerts Prometheus fires',
+      image: image(config, 'alertmanager'),
+      command: [
+        `--config.file=${MOUNTED.alertmanagerConfig}`,
+        '--storage.path=/alertmanager',
+        // One instance: no gossip port for a cluster that does not exist.
+        '--cluster.listen-address=',
+      ],
+      environment: {},
+      publicPorts: [],
+      localPorts: [{ host: 9093, container: PORTS.alertmanager }],
+      listens: { http: PORTS.alertmanager, metrics: PORTS.alertmanager },
+      // Silences and the notification log survive a restart.
+      volumes: [{ volume: 'alertmanager-data', target: '/alertmanager' }],
+      hostMounts: [],
+      files: [
+        {
+          source: RENDERED.alertmanagerConfig,
+          target: MOUNTED.alertmanagerConfig,
+          // Holds the receivers' credentials when there are any.
+          secret: config.alerts.receivers.length > 0,
+        },
+      ],
+      healthcheck: health(wgetCheck(`http://127.0.0.1:${PORTS.alertmanager}/-/healthy`), 20),
+      dependsOn: [],
+      memoryLimitMb: 128,
       restart: 'unless-stopped',
       logging: LOGGING,
     },
@@ -362,17 +477,24 @@ export function serviceCatalogue(config: DeploymentConfig): ServiceSpec[] {
         '--storage.tsdb.path=/prometheus',
         `--storage.tsdb.retention.time=${config.retention.prometheusDays}d`,
         '--web.enable-lifecycle',
+        // Links in alerts ("source") point where a person can open them.
+        ...(config.subdomains.prometheus
+          ? [`--web.external-url=https://${config.subdomains.prometheus}.${config.domain}/`]
+          : []),
       ],
       environment: {},
       publicPorts: [],
       localPorts: [{ host: 9090, container: PORTS.prometheus }],
-      listens: { http: PORTS.prometheus },
+      // Prometheus scrapes itself too (templates/prometheus.ts: every `metrics` port is a job).
+      listens: { http: PORTS.prometheus, metrics: PORTS.prometheus },
       volumes: [{ volume: 'prometheus-data', target: '/prometheus' }],
       hostMounts: [],
-      // prometheus.yml and the rules arrive with the monitoring issue (templates/prometheus.ts).
-      files: [],
+      files: [
+        { source: RENDERED.prometheusConfig, target: MOUNTED.prometheusConfig },
+        { source: RENDERED.prometheusRules, target: MOUNTED.prometheusRules },
+      ],
       healthcheck: health(wgetCheck(`http://127.0.0.1:${PORTS.prometheus}/-/healthy`), 30),
-      dependsOn: [],
+      dependsOn: [{ service: 'alertmanager', condition: 'started' }],
       memoryLimitMb: 1024,
       restart: 'unless-stopped',
       logging: LOGGING,

@@ -11,6 +11,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { receiverSchema } from './receivers.ts';
 
 /** Certbot DNS plugins SWAG ships (its DNSPLUGIN values; credentials go in dns-conf/<plugin>.ini). */
 export const SWAG_DNS_PLUGINS = [
@@ -34,6 +35,7 @@ export const IMAGE_NAMES = [
   'cadvisor',
   'postgresExporter',
   'redisExporter',
+  'alertmanager',
 ] as const;
 export type ImageName = (typeof IMAGE_NAMES)[number];
 
@@ -390,8 +392,18 @@ export function deploymentSchema(baseDir: string) {
         acceptOoklaLicense: z.boolean({ error: 'expected true or false' }).default(false),
       }),
       alerts: z.strictObject({
+        /** A speed test measuring less than this fires SpeedtestBelowFloor (prometheus/rules.ts). */
         downloadFloorMbps: positiveNumber('Mbit/s'),
         uploadFloorMbps: positiveNumber('Mbit/s'),
+        /**
+         * Where Alertmanager sends notifications (templates/receivers.ts); empty: alerts are only
+         * listed in Alertmanager and Prometheus.
+         */
+        receivers: z
+          .array(receiverSchema(baseDir), { error: 'expected a list of receivers' })
+          .default([]),
+        /** Hours before a notification about a still-firing alert is sent again. */
+        repeatHours: wholeNumber(1, 168, 'hours').default(4),
       }),
       retention: z
         .strictObject({

@@ -6,9 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { RENDERED, serviceCatalogue } from './catalogue.ts';
+import { renderAlertmanagerConfig } from './alertmanager.ts';
 import { renderCloudInit } from './cloud-init.ts';
 import { renderCompose } from './compose.ts';
 import type { DeploymentConfig } from './config.ts';
+import { renderGrafana } from './grafana.ts';
+import { renderPrometheus } from './prometheus.ts';
 import { htpasswdLine, type Secrets } from './secrets.ts';
 import { renderSwagSites } from './swag.ts';
 
@@ -46,6 +49,16 @@ export function renderAll(config: DeploymentConfig, secrets: Secrets): RenderedF
   add(RENDERED.cloudInit, renderCloudInit(config));
   for (const [path, content] of renderCompose(config, secrets))
     add(path, content, path.startsWith('compose/secrets/'));
+  for (const [path, content] of renderPrometheus(config)) add(path, content);
+  // The receivers' credentials are in it; Alertmanager runs as nobody and reads it through a bind
+  // mount, so 0644 inside the private output folder (as the htpasswd).
+  add(
+    RENDERED.alertmanagerConfig,
+    renderAlertmanagerConfig(config),
+    config.alerts.receivers.length > 0,
+    0o644,
+  );
+  for (const [path, content] of renderGrafana(config)) add(path, content);
 
   // Every file a container mounts must have been rendered.
   const paths = new Set(files.map((file) => file.path));

@@ -19,6 +19,8 @@ export const SECRET_NAMES = [
   'appAdminPassword',
   /** The proxy's basic auth in front of the queue board and Prometheus. */
   'basicAuthPassword',
+  /** PostgreSQL's read-only `grafana_reader` role, Grafana's PostgreSQL datasource. */
+  'grafanaDbPassword',
 ] as const;
 export type SecretName = (typeof SECRET_NAMES)[number];
 export type Secrets = Record<SecretName, string>;
@@ -65,6 +67,15 @@ function check(values: Record<string, unknown>, source: string): Secrets {
   return parsed.data;
 }
 
+/** Writes the secrets file: mode 0600, through a temporary file and a rename. */
+function writeSecretsFile(file: string, secrets: Secrets): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(temporary, 0o600);
+  renameSync(temporary, file);
+}
+
 /**
  * The deployment's secrets: read from `file` when it exists, otherwise generated and written there
  * (mode 0600, through a temporary file and a rename). Environment variables named by
@@ -84,11 +95,7 @@ export function loadOrCreateSecrets(
   }
   if (text === undefined) {
     stored = generateSecrets();
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const temporary = `${file}.${process.pid}.tmp`;
-    writeFileSync(temporary, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
-    chmodSync(temporary, 0o600);
-    renameSync(temporary, file);
+    writeSecretsFile(file, stored);
     created = true;
   } else {
     let parsed: unknown;
@@ -99,7 +106,18 @@ export function loadOrCreateSecrets(
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
       throw new SecretsError(`${file} is not a JSON object`);
-    stored = check(parsed as Record<string, unknown>, file);
+    // A secret added to SECRET_NAMES after the file was made is generated now and kept; the
+    // others are never replaced (a new database password would not match the volume).
+    const missing = SECRET_NAMES.filter((name) => !(name in (parsed as object)));
+    if (missing.length) {
+      const fresh = generateSecrets();
+      parsed = {
+        ...(parsed as Record<string, unknown>),
+        ...Object.fromEntries(missing.map((name) => [name, fresh[name]])),
+      };
+      stored = check(parsed as Record<string, unknown>, file);
+      writeSecretsFile(file, stored);
+    } else stored = check(parsed as Record<string, unknown>, file);
   }
   const overrides = Object.fromEntries(
     SECRET_NAMES.flatMap((name) => {

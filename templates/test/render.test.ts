@@ -73,8 +73,10 @@ describe('rendering', () => {
     assert.deepEqual(
       files.map((file) => file.path),
       [
+        'alertmanager/alertmanager.yml',
         'cloud-init/user-data.yaml',
         'compose/docker-compose.yml',
+        'compose/secrets/grafana-db-role.env',
         'compose/secrets/grafana.env',
         'compose/secrets/migrate.env',
         'compose/secrets/postgres-exporter.env',
@@ -82,6 +84,17 @@ describe('rendering', () => {
         'compose/secrets/scheduler.env',
         'compose/secrets/web.env',
         'compose/secrets/worker.env',
+        'grafana/dashboards/containers.json',
+        'grafana/dashboards/host.json',
+        'grafana/dashboards/postgresql.json',
+        'grafana/dashboards/redis.json',
+        'grafana/dashboards/speedtester.json',
+        'grafana/dashboards/tasks.json',
+        'grafana/provisioning/dashboards/refresher.yaml',
+        'grafana/provisioning/datasources/refresher.yaml',
+        'postgres/grafana-reader-role.sql',
+        'prometheus/prometheus.yml',
+        'prometheus/rules/refresher.rules.yml',
         'swag/proxy-confs/grafana.subdomain.conf',
         'swag/proxy-confs/prometheus.subdomain.conf',
         'swag/proxy-confs/speed.subdomain.conf',
@@ -155,6 +168,10 @@ describe('rendering', () => {
       assert.match(first.output, /config: {2}infra\/deploy\.config\.example\.ts/);
     assert.match(first.output, /\(generated now\)/);
     assert.match(first.output, /swag\/proxy-confs\/speed\.subdomain\.conf/);
+    assert.match(first.output, /prometheus\/prometheus\.yml/);
+    assert.match(first.output, /grafana\/dashboards\/speedtester\.json/);
+    assert.match(first.output, /prometheus\/prometheus\.yml/);
+    assert.match(first.output, /grafana\/dashboards\/speedtester\.json/);
     const before = tree(out);
     assert.ok(before.has('cloud-init/user-data.yaml'));
     const secretValues = Object.values(

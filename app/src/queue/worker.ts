@@ -54,6 +54,12 @@ function dueInstant(job: Job): Date {
 
 export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const { config, log, db, registry, metrics } = deps;
+  // Every task's outcome counters exist from the start, at 0: Prometheus's increase() cannot see
+  // the first step of a series that appears already at 1, so a first failure would go unnoticed
+  // by the alert rules (prometheus/rules.ts) until a second one.
+  for (const task of registry.list())
+    for (const status of ['succeeded', 'failed'] as const)
+      metrics.taskRuns.inc({ task: task.name, status }, 0);
   const workerName = `${hostname()}:${process.pid}`;
   const recorder = new ResultRecorder(db, log);
   const shutdown = new AbortController();

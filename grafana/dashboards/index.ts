@@ -1,0 +1,21 @@
+// Every dashboard, by the file name it is provisioned as (grafana/dashboards/<name>.json in the
+// render output). Adding one: write its module here and list it below.
+import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
+import type { DashboardParams } from '../lib.ts';
+import { containersDashboard } from './containers.ts';
+import { hostDashboard } from './host.ts';
+import { postgresDashboard } from './postgres.ts';
+import { redisDashboard } from './redis.ts';
+import { speedtesterDashboard } from './speedtester.ts';
+import { tasksDashboard } from './tasks.ts';
+
+export function allDashboards(params: DashboardParams): Record<string, Dashboard> {
+  return {
+    speedtester: speedtesterDashboard(params),
+    tasks: tasksDashboard(params),
+    host: hostDashboard(),
+    containers: containersDashboard(),
+    postgresql: postgresDashboard(),
+    redis: redisDashboard(),
+  };
+}
