@@ -3,7 +3,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'cdktf.out/', 'coverage/', 'test-artifacts/', '.scratch/'] },
+  {
+    ignores: ['node_modules/', 'dist/', 'cdktf.out/', 'coverage/', 'test-artifacts/', '.scratch/'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -33,6 +33,13 @@ export default defineDeployment({
 
   azure: {
     location: 'westeurope', // `az account list-locations -o table` lists the names
+    // The DNS zone of `domain`: 'create' makes it (then point your registrar at the name servers
+    // `cdktf deploy` prints); an existing zone: { mode: 'existing', resourceGroup: 'rg-dns' }.
+    dnsZone: { mode: 'create' },
+    // Terraform state stays in .state/ on this machine unless you name a storage account
+    // (docs/infrastructure.md shows how to make one):
+    // remoteState: { resourceGroup: 'rg-tfstate', storageAccount: 'refreshertfstate', container: 'tfstate' },
+    tags: { owner: 'you@example.com' }, // added to every Azure resource
   },
 
   vm: {
@@ -44,7 +51,9 @@ export default defineDeployment({
     // Who may reach SSH (port 22): your own address or network. 0.0.0.0/0 is refused.
     sshAllowedCidrs: ['203.0.113.7/32'],
     osDiskGiB: 64,
+    osDiskType: 'StandardSSD_LRS', // or Premium_LRS (faster, dearer), Standard_LRS (HDD)
     dataDiskGiB: 0, // e.g. 128 for a separate managed disk holding Docker's data (the volumes)
+    dataDiskType: 'StandardSSD_LRS',
     swapGiB: 'auto', // from the size's memory; a number for sizes not in templates/config.ts
     automaticReboot: '04:30', // when unattended upgrades may reboot for a new kernel; false: never
   },
@@ -76,6 +85,10 @@ export default defineDeployment({
 
   admin: { username: 'admin' }, // the app's first admin; the password is generated
   basicAuth: { username: 'ops' }, // the proxy's basic auth (queue board, Prometheus)
+
+  // The app image is built on the VM from the bundled app (npm run bundle); set this and
+  // images.app to pull a published image instead, e.g. ghcr.io/you/refresher:1.2.3.
+  pullAppImage: false,
 
   // Pinned image versions live in templates/catalogue.ts; override one here, e.g.
   // images: { postgres: 'postgres:17.7-bookworm' },

@@ -14,6 +14,8 @@ const DATA_DISK_LABEL = 'refresher-data';
 /** Azure's stable name for the first data disk (LUN 0), from the Azure udev rules in the image. */
 const AZURE_DATA_DISK = '/dev/disk/azure/scsi1/lun0';
 const GIB = 1024 ** 3;
+/** How long first boot waits for the data disk to be attached. */
+const DATA_DISK_WAIT_SECONDS = 300;
 
 export function renderCloudInit(config: DeploymentConfig): string {
   const vm = config.vm;
@@ -77,6 +79,19 @@ export function renderCloudInit(config: DeploymentConfig): string {
     ],
     ...(dataDisk
       ? {
+          // The azure stack attaches the data disk after Azure has created the VM, so on first
+          // boot it may appear a little after cloud-init starts: wait for it (once per instance)
+          // before disk_setup looks, or the disk would never be formatted and mounted.
+          bootcmd: [
+            [
+              'cloud-init-per',
+              'once',
+              'refresher-wait-data-disk',
+              'sh',
+              '-c',
+              `for i in $(seq 1 ${DATA_DISK_WAIT_SECONDS}); do [ -e ${AZURE_DATA_DISK} ] && exit 0; sleep 1; done; echo "refresher: no data disk at ${AZURE_DATA_DISK} after ${DATA_DISK_WAIT_SECONDS} s" >&2`,
+            ],
+          ],
           disk_setup: { [AZURE_DATA_DISK]: { table_type: 'gpt', layout: true, overwrite: false } },
           fs_setup: [
             {

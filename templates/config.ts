@@ -234,6 +234,25 @@ function credentialsFile(baseDir: string) {
     });
 }
 
+/** An Azure resource group name: 1 to 90 of letters, digits, _ - . ( ), not ending in a period. */
+const resourceGroupName = z
+  .string()
+  .trim()
+  .regex(
+    /^[-\w.()]{0,89}[-\w()]$/,
+    'expected a resource group name (letters, digits, _ - . ( ); not ending in a period)',
+  );
+
+/** Managed disk types a VM's disks can use. */
+export const DISK_TYPES = [
+  'Standard_LRS',
+  'StandardSSD_LRS',
+  'StandardSSD_ZRS',
+  'Premium_LRS',
+  'Premium_ZRS',
+] as const;
+const diskType = z.enum(DISK_TYPES, { error: `expected one of ${DISK_TYPES.join(', ')}` });
+
 const VM_SIZE = /^Standard_[A-Z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*$/;
 
 /**
@@ -330,6 +349,48 @@ export function deploymentSchema(baseDir: string) {
             /^[a-z][a-z0-9]{2,30}$/,
             'expected an Azure region name such as westeurope (lower case, no spaces)',
           ),
+        /**
+         * The DNS zone of `domain`: created by the azure stack (then delegate the domain to the
+         * name servers it outputs), or an existing zone in a resource group of yours.
+         */
+        dnsZone: z
+          .discriminatedUnion(
+            'mode',
+            [
+              z.strictObject({ mode: z.literal('create') }),
+              z.strictObject({ mode: z.literal('existing'), resourceGroup: resourceGroupName }),
+            ],
+            { error: 'expected { mode: "create" } or { mode: "existing", resourceGroup: "…" }' },
+          )
+          .default({ mode: 'create' }),
+        /**
+         * Terraform state in an Azure storage account (made beforehand, see docs/infrastructure.md)
+         * instead of local files under .state/. Off unless set.
+         */
+        remoteState: z
+          .strictObject({
+            resourceGroup: resourceGroupName,
+            storageAccount: z
+              .string()
+              .trim()
+              .regex(/^[a-z0-9]{3,24}$/, 'expected 3 to 24 lower-case letters and digits'),
+            container: z
+              .string()
+              .trim()
+              .regex(
+                /^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/,
+                'expected 3 to 63 characters: a-z, 0-9 and single hyphens',
+              ),
+          })
+          .optional(),
+        /** Tags added to every Azure resource, beside `project` and `managed-by`. */
+        tags: z
+          .record(
+            z.string().regex(/^[^<>%&\\?/]{1,512}$/, 'expected a tag name without < > % & \\ ? /'),
+            z.string().max(256, 'expected at most 256 characters'),
+            { error: 'expected an object of tag names and values' },
+          )
+          .default({}),
       }),
       vm: z.strictObject({
         size: z
@@ -352,8 +413,11 @@ export function deploymentSchema(baseDir: string) {
           .array(cidr, { error: 'expected a list of CIDRs such as ["203.0.113.7/32"]' })
           .min(1, 'expected at least one network: otherwise nobody can reach SSH'),
         osDiskGiB: wholeNumber(30, 4095, 'GiB').default(64),
+        /** Managed disk type of the OS disk (Premium needs a size with an "s", such as B2s). */
+        osDiskType: diskType.default('StandardSSD_LRS'),
         /** A managed data disk for Docker's data (volumes); 0 keeps everything on the OS disk. */
         dataDiskGiB: wholeNumber(0, 4095, 'GiB').default(0),
+        dataDiskType: diskType.default('StandardSSD_LRS'),
         /** Swap file size; "auto" derives it from the size's memory (known sizes only). */
         swapGiB: z.union([z.literal('auto'), wholeNumber(0, 64, 'GiB')]).default('auto'),
         /** When unattended upgrades may reboot (for a new kernel), local time; false: never. */
@@ -432,6 +496,11 @@ export function deploymentSchema(baseDir: string) {
             .default('ops'),
         })
         .default({ username: 'ops' }),
+      /**
+       * Pull `images.app` from its registry instead of building the app image on the VM from the
+       * bundle (the services stack then needs no local bundle).
+       */
+      pullAppImage: z.boolean({ error: 'expected true or false' }).default(false),
       /** Image overrides; unset names use the versions pinned in templates/catalogue.ts. */
       images: z
         .strictObject(
@@ -468,6 +537,14 @@ export function deploymentSchema(baseDir: string) {
           code: 'custom',
           path: ['vm', 'swapGiB'],
           message: `the memory of ${config.vm.size} is not in the table (templates/config.ts VM_MEMORY_GIB): set swapGiB to a number`,
+        });
+      }
+      if (config.pullAppImage && !config.images.app?.includes('/')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['images', 'app'],
+          message:
+            'pullAppImage needs the image to pull: a registry reference such as ghcr.io/you/refresher:1.2.3',
         });
       }
       if (config.speedtest.engine === 'ookla' && !config.speedtest.acceptOoklaLicense) {

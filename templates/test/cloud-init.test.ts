@@ -153,6 +153,10 @@ describe('cloud-init user-data', () => {
     );
     assert.equal(large.swap, undefined);
     assert.equal(large.fs_setup?.[0]?.device, '/dev/disk/azure/scsi1/lun0');
+    // The disk is attached after the VM exists: first boot waits for it before disk_setup.
+    const wait = (large.bootcmd as string[][] | undefined)?.[0]?.join(' ') ?? '';
+    assert.match(wait, /^cloud-init-per once \S+ sh -c .*\[ -e \/dev\/disk\/azure\/scsi1\/lun0 \]/);
+    assert.equal(small.bootcmd, undefined);
     assert.deepEqual(large.mounts?.[0]?.slice(0, 2), ['LABEL=refresher-data', '/srv/refresher']);
     const daemon = JSON.parse(
       large.write_files.find((file) => file.path === '/etc/docker/daemon.json')!.content,
