@@ -11,14 +11,19 @@
 // days again from speedtests: a minimum or maximum cannot be taken back by subtraction.
 import type { Migration } from '../migrator.ts';
 
-/** The day's figures of the speed tests in `rows` (a table or subquery with speedtests' columns). */
+/**
+ * The days' figures of the speed tests in `rows` (a table or subquery with speedtests' columns),
+ * in day order: a bulk insert or the backfill then stores each day's rows side by side, so a
+ * range of days is read from a few pages.
+ */
 const aggregate = (rows: string) => `
   SELECT (started_at AT TIME ZONE 'UTC')::date, engine, server_id, count(*),
          count(download_bps), coalesce(sum(download_bps), 0), min(download_bps), max(download_bps),
          count(upload_bps), coalesce(sum(upload_bps), 0), min(upload_bps), max(upload_bps),
          count(ping_ms), coalesce(sum(ping_ms), 0), min(ping_ms), max(ping_ms)
     FROM ${rows} AS r
-   GROUP BY 1, 2, 3`;
+   GROUP BY 1, 2, 3
+   ORDER BY 1, 2, 3`;
 
 /** Adds figures to the day's row, or starts it. */
 const merge = (rows: string) => `
