@@ -12,6 +12,7 @@ import { $, which } from 'zx';
 import { DeploymentConfigError, loadDeploymentConfig } from '../templates/config.ts';
 import { image, RENDERED } from '../templates/catalogue.ts';
 import { SecretsError } from '../templates/secrets.ts';
+import { bundleApp } from './lib/bundle.ts';
 import { defaultConfigFile, renderDeployment, REPO_ROOT } from './lib/deployment.ts';
 
 const USAGE = `usage: npm run stack:up [-- --with-swag] [--config FILE] [--dir DIR]
@@ -97,13 +98,21 @@ async function main(argv: string[]): Promise<number> {
     `rendered ${rendered.files.length} files from ${rendered.configFile} into ${rendered.outDir}`,
   );
   const appImage = image(config, 'app');
-  if ((await $({ nothrow: true, quiet: true })`docker image inspect ${appImage}`).exitCode !== 0) {
+  const missing =
+    (await $({ nothrow: true, quiet: true })`docker image inspect ${appImage}`).exitCode !== 0;
+  // A pulled app image (pullAppImage) comes from its registry with `up`, like the others.
+  if (missing && !config.pullAppImage) {
     if (!existsSync(join(REPO_ROOT, 'app/Dockerfile')))
       throw new StackError(
         `the app image ${appImage} does not exist and there is no app/Dockerfile to build it from.`,
       );
-    console.log(`building ${appImage} from app/Dockerfile`);
-    await $({ stdio: 'inherit', cwd: REPO_ROOT })`docker build -t ${appImage} -f app/Dockerfile .`;
+    // The image's build context is the bundle (docs/image.md), as on the VM.
+    const bundled = await bundleApp();
+    console.log(`building ${appImage} from app/Dockerfile with the bundle in ${bundled.dir}`);
+    const ookla = String(config.speedtest.acceptOoklaLicense);
+    await $({
+      stdio: 'inherit',
+    })`docker build -t ${appImage} --build-arg APP_VERSION=${bundled.manifest.version} --build-arg OOKLA_ACCEPT_LICENSE=${ookla} ${bundled.dir}`;
   }
   const profile = parsed.values['with-swag'] ? ['--profile', 'proxy'] : [];
   await $({ stdio: 'inherit' })`${base} ${profile} up -d`;
