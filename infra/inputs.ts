@@ -82,8 +82,8 @@ export function deploymentInputs(options: {
 /**
  * The inputs of `npm run synth` and `cdktf synth|deploy`: the configuration file
  * (REFRESHER_DEPLOY_CONFIG, else infra/deploy.config.ts, else the committed example), its secrets
- * (REFRESHER_SECRETS_FILE, else .secrets/<name>.json, generated when missing) and the bundle
- * (REFRESHER_DIST, else dist/).
+ * (REFRESHER_SECRETS_FILE, else .secrets/<name>.json, generated when missing), the bundle
+ * (REFRESHER_DIST, else dist/) and the folder of local state (REFRESHER_STATE_DIR, else .state/).
  */
 export async function loadDeploymentInputs(
   env: NodeJS.ProcessEnv = process.env,
@@ -100,8 +100,9 @@ export async function loadDeploymentInputs(
     config.pullAppImage ? undefined : readBundleManifest(distDir),
     distDir,
   );
+  const stateDir = env.REFRESHER_STATE_DIR ? resolve(env.REFRESHER_STATE_DIR) : undefined;
   return {
-    ...deploymentInputs({ config, secrets, appImage }),
+    ...deploymentInputs({ config, secrets, appImage, ...(stateDir ? { stateDir } : {}) }),
     configFile,
     secretsFile,
     secretsCreated: created,

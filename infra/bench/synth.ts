@@ -34,6 +34,7 @@ try {
       REFRESHER_DEPLOY_CONFIG: join(REPO_ROOT, 'infra/deploy.config.example.ts'),
       REFRESHER_SECRETS_FILE: join(dir, 'secrets.json'),
       REFRESHER_DIST: join(dir, 'dist'),
+      REFRESHER_STATE_DIR: join(dir, 'state'),
       REFRESHER_SYNTH_REPORT: report,
     },
   });

@@ -29,6 +29,7 @@ function synth(out: string, env: Record<string, string> = {}) {
       REFRESHER_DEPLOY_CONFIG: EXAMPLE_CONFIG,
       REFRESHER_SECRETS_FILE: secretsFile,
       REFRESHER_DIST: dist,
+      REFRESHER_STATE_DIR: join(dir.path, 'state'),
       ...env,
     },
   });
@@ -79,6 +80,16 @@ describe('npm run synth', () => {
     for (const name of SECRET_NAMES) assert.equal(tfvars[secretVariableName(name)], secrets[name]);
     assert.equal(statSync(tfvarsPath).mode & 0o777, 0o600);
     assert.equal(statSync(out).mode & 0o777, 0o700);
+    // Local state's folder is made private before Terraform writes secrets into it; the backend
+    // finds it from the stack's folder.
+    assert.equal(statSync(join(dir.path, 'state')).mode & 0o777, 0o700);
+    const azure = JSON.parse(readFileSync(join(out, 'stacks', 'azure', 'cdk.tf.json'), 'utf8')) as {
+      terraform: { backend: { local: { path: string } } };
+    };
+    assert.equal(
+      join(out, 'stacks', 'azure', azure.terraform.backend.local.path),
+      join(dir.path, 'state', 'terraform.azure.tfstate'),
+    );
     const config = readFileSync(join(out, 'stacks', 'services', 'cdk.tf.json'), 'utf8');
     for (const value of Object.values(secrets)) assert.ok(!config.includes(value));
     // The build context is the bundle just made, by absolute path.
