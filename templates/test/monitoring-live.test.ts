@@ -33,7 +33,6 @@ import type { SpeedtestResult } from '../../app/src/speedtest/engine.ts';
 import { DATASOURCES } from '../../grafana/lib.ts';
 import { alertRuleGroups } from '../../prometheus/rules.ts';
 import { renderAlertmanagerConfig } from '../alertmanager.ts';
-import { PORTS } from '../catalogue.ts';
 import { dashboardParams } from '../grafana.ts';
 import { allDashboards } from '../../grafana/dashboards/index.ts';
 import {
@@ -319,7 +318,9 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
         { timeoutMs: 60_000, intervalMs: 250, what: 'a speed test and three failed runs, scraped' },
       );
     } catch (error) {
-      throw new Error(`${(error as Error).message}\nup: ${lastUp}\n${described()}`);
+      throw new Error(`${(error as Error).message}\nup: ${lastUp}\n${described()}`, {
+        cause: error,
+      });
     }
 
     // Grafana's read-only role, created by the rendered SQL exactly as the grafana-db-role
