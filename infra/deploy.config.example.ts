@@ -76,6 +76,18 @@ export default defineDeployment({
   alerts: {
     downloadFloorMbps: 50,
     uploadFloorMbps: 10,
+    // Where Alertmanager sends notifications (docs/monitoring.md). Credentials are paths of files
+    // of yours, outside git; with none, alerts are only listed in Alertmanager and Prometheus.
+    receivers: [
+      // { type: 'email', to: ['you@example.com'], from: 'alerts@example.com',
+      //   smarthost: 'smtp.example.com:587', username: 'alerts@example.com',
+      //   passwordFile: '~/.secrets/smtp-password' },
+      // { type: 'slack', webhookUrlFile: '~/.secrets/slack-webhook-url', channel: '#alerts' },
+      // { type: 'discord', webhookUrlFile: '~/.secrets/discord-webhook-url' },
+      // { type: 'telegram', botTokenFile: '~/.secrets/telegram-bot-token', chatId: 123456789 },
+      // { type: 'webhook', urlFile: '~/.secrets/alert-webhook-url', minSeverity: 'critical' },
+    ],
+    repeatHours: 4, // a still-firing warning is sent again after this many hours
   },
 
   retention: {

@@ -18,6 +18,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { QueryTypes } from 'sequelize';
 import { REPO_ROOT, spawnTs, type Child } from '../../app/test/helpers/child.ts';
 import {
   createTestEnv,
@@ -386,7 +387,7 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
     const latest = await env!.db.sequelize.query<{ name: string }>(
       `SELECT s.name FROM speedtests t JOIN speedtest_servers s ON s.id = t.server_id
         WHERE t.task_result_id IS NOT NULL ORDER BY t.started_at DESC LIMIT 1`,
-      { type: 'SELECT' },
+      { type: QueryTypes.SELECT },
     );
     const server = latest[0]!.name;
     const alerts = () =>
