@@ -6,18 +6,22 @@
 // bearer token, the admin page with the session cookie of a real sign-in (GET /login for the
 // CSRF token, then POST the form), as a script and a browser would.
 //
-// The web role runs the way production runs it (`--runtime bundle`, the default): the app
-// compiled into one file by esbuild, on plain node. `--runtime tsx` runs it from the TypeScript
-// sources as `npm start` does. Before any load the role sits idle for `--idle` seconds and its
+// The web role runs the way production runs it (`--runtime bundle`, the default): the image's
+// bundle (scripts/lib/bundle.ts: one file by esbuild, dependencies inside but for the few the
+// image installs) on plain node. `--runtime tsx` runs it from the TypeScript sources as
+// `npm start` does. Before any load the role sits idle for `--idle` seconds and its
 // resident memory is read at the end of that (idle_rss_mb): V8 gives back start-up garbage only
-// some seconds after start-up, so an earlier reading measures start-up, not idle.
-//   npm run bench:web -- --rows 1000000 [--seconds 20] [--connections 50] [--runtime bundle|tsx] [--idle 60]
+// some seconds after start-up, so an earlier reading measures start-up, not idle. Each endpoint
+// is loaded unmeasured for `--warmup` seconds before its measured seconds.
+//   npm run bench:web -- --rows 1000000 [--seconds 20] [--connections 50] [--runtime bundle|tsx]
+//                        [--idle 60] [--warmup 2]
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { Agent, get } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { bundleApp } from '../../scripts/lib/bundle.ts';
 import { createApiToken } from '../src/web/auth/tokens.ts';
 import { createUser } from '../src/web/auth/users.ts';
 import { REPO_ROOT, spawnTs, type Child } from '../test/helpers/child.ts';
@@ -34,6 +38,7 @@ const flags = parseFlags(
     connections: count(1, 1000, 50),
     runtime: z.enum(['bundle', 'tsx']).default('bundle'),
     idle: count(0, 600, 60),
+    warmup: count(0, 60, 2),
   }),
 );
 
@@ -45,21 +50,15 @@ async function rssMb(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
 }
 
-/** The app as one ESM file, as the image runs it (esbuild comes with tsx; nothing is added). */
+/**
+ * The image's bundle, built into node_modules/.cache so that the packages the image installs
+ * next to it resolve from this checkout's node_modules.
+ */
 async function bundle(): Promise<string> {
-  const { build } = await import('esbuild');
-  const outfile = join(REPO_ROOT, 'node_modules/.cache/refresher-bench/refresher.mjs');
-  await build({
-    entryPoints: [join(REPO_ROOT, 'app/src/main.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
+  const { dir, manifest } = await bundleApp({
+    outDir: join(REPO_ROOT, 'node_modules/.cache/refresher-bench/web'),
   });
-  return outfile;
+  return join(dir, manifest.bundle);
 }
 
 async function startWebRole(env: Record<string, string>): Promise<Child> {
@@ -173,11 +172,11 @@ try {
         });
         req.on('error', reject);
       });
-    const results = [];
-    for (const { path, headers } of endpoints) {
+    /** Every connection sends the next request as soon as its last one is answered. */
+    const load = async (path: string, headers: Record<string, string>, seconds: number) => {
       const latencies: number[] = [];
       let errors = 0;
-      const deadline = performance.now() + flags.seconds * 1000;
+      const deadline = performance.now() + seconds * 1000;
       const connection = async () => {
         while (performance.now() < deadline) {
           const started = performance.now();
@@ -190,6 +189,14 @@ try {
         }
       };
       await Promise.all(Array.from({ length: flags.connections }, connection));
+      return { latencies, errors };
+    };
+    const results = [];
+    for (const { path, headers } of endpoints) {
+      // Unmeasured: the JIT compiles this path's code and the pool opens its connections, so
+      // whichever endpoint comes first is not the one that pays for it.
+      await load(path, headers, flags.warmup);
+      const { latencies, errors } = await load(path, headers, flags.seconds);
       results.push({
         path,
         rps: round(latencies.length / flags.seconds, 0),
