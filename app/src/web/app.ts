@@ -64,7 +64,7 @@ export function createWebApp(deps: WebDeps): WebApp {
     (request, response, next) =>
       request.headers.authorization ? next() : session(request, response, next),
     bearerAuth(deps.db),
-    sessionUser(deps.db),
+    sessionUser(deps.db, store),
   );
   app.use(authRoutes(deps.db, { loginRateLimitPerMinute: deps.loginRateLimitPerMinute }));
 

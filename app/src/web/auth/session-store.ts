@@ -16,11 +16,29 @@ const TOUCH_RESOLUTION_MS = 60_000;
 
 type Callback<T = void> = (error?: unknown, value?: T) => void;
 
+/** What a request needs to know of its signed-in user (never the password hash). */
+export interface SessionUser {
+  id: number;
+  username: string;
+  isAdmin: boolean;
+  isActive: boolean;
+}
+
+/** What get() read with a session besides its data: the stored expiry and the active user. */
+interface Loaded {
+  expiresAt: number;
+  /** sessions.user_id, and the user if active (null when there is none or it is inactive). */
+  userId: number | null;
+  user: SessionUser | null;
+}
+
 export class PostgresSessionStore extends session.Store {
   readonly #db: Database;
   readonly #sweeper: NodeJS.Timeout;
-  /** The expiry in the table of each session a request loaded, for touch() to compare with. */
-  readonly #storedExpiry = new WeakMap<Session, number>();
+  /** From get() to createSession(), which express-session calls with get()'s result. */
+  readonly #read = new WeakMap<SessionData, Loaded>();
+  /** Per session a request loaded: for touch() to compare expiries, for userOf(). */
+  readonly #loaded = new WeakMap<Session, Loaded>();
 
   constructor(db: Database, options: { sweepEveryMs?: number } = {}) {
     super();
@@ -34,27 +52,59 @@ export class PostgresSessionStore extends session.Store {
   }
 
   override get(sid: string, callback: Callback<SessionData | null>): void {
-    // Every signed-in page view starts here: one prepared statement, no model instance.
-    preparedQuery<{ data: SessionData; expiresAt: Date }>(
+    // Every signed-in page view starts here: the session and its user in one prepared statement.
+    preparedQuery<{
+      data: SessionData;
+      expiresAt: Date;
+      userId: number | null;
+      activeId: number | null;
+      username: string | null;
+      isAdmin: boolean | null;
+    }>(
       this.#db.sequelize,
-      'SELECT data, expires_at AS "expiresAt" FROM sessions WHERE sid = $1 AND expires_at > now()',
+      `SELECT s.data, s.expires_at AS "expiresAt", s.user_id AS "userId", u.id AS "activeId",
+              u.username, u.is_admin AS "isAdmin"
+         FROM sessions s LEFT JOIN users u ON u.id = s.user_id AND u.is_active
+        WHERE s.sid = $1 AND s.expires_at > now()`,
       [sid],
     ).then(
-      ([row]) =>
-        callback(
-          undefined,
-          // The cookie's expiry is the table's, which touch() moves without rewriting `data`.
-          row ? { ...row.data, cookie: { ...row.data.cookie, expires: row.expiresAt } } : null,
-        ),
+      ([row]) => {
+        if (!row) return callback(undefined, null);
+        // The cookie's expiry is the table's, which touch() moves without rewriting `data`.
+        const data = { ...row.data, cookie: { ...row.data.cookie, expires: row.expiresAt } };
+        this.#read.set(data, {
+          expiresAt: row.expiresAt.getTime(),
+          userId: row.userId,
+          user:
+            row.activeId === null
+              ? null
+              : {
+                  id: row.activeId,
+                  username: row.username!,
+                  isAdmin: row.isAdmin!,
+                  isActive: true,
+                },
+        });
+        callback(undefined, data);
+      },
       (error: unknown) => callback(error),
     );
   }
 
   override createSession(request: Request, data: SessionData): Session & SessionData {
-    const stored = data.cookie.expires;
+    const read = this.#read.get(data);
     const created = super.createSession(request, data);
-    if (stored) this.#storedExpiry.set(created, new Date(stored).getTime());
+    if (read) this.#loaded.set(created, read);
     return created;
+  }
+
+  /**
+   * The active user of `userId`'s session as read with it (null: not active any more), or
+   * undefined when this request did not load the session for that user (a new session).
+   */
+  userOf(session: Session, userId: number): SessionUser | null | undefined {
+    const loaded = this.#loaded.get(session);
+    return loaded?.userId === userId ? loaded.user : undefined;
   }
 
   override set(sid: string, data: SessionData, callback?: Callback): void {
@@ -72,13 +122,13 @@ export class PostgresSessionStore extends session.Store {
 
   override touch(sid: string, data: SessionData, callback?: Callback): void {
     const expiresAt = expiry(data);
-    const stored = this.#storedExpiry.get(data as Session);
-    if (stored !== undefined && Math.abs(expiresAt.getTime() - stored) < TOUCH_RESOLUTION_MS) {
+    const loaded = this.#loaded.get(data as Session);
+    if (loaded && Math.abs(expiresAt.getTime() - loaded.expiresAt) < TOUCH_RESOLUTION_MS) {
       return callback?.();
     }
     this.#db.models.Session.update({ expiresAt }, { where: { sid } }).then(
       () => {
-        this.#storedExpiry.set(data as Session, expiresAt.getTime());
+        if (loaded) loaded.expiresAt = expiresAt.getTime();
         callback?.();
       },
       (error: unknown) => callback?.(error),
