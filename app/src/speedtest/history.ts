@@ -279,6 +279,13 @@ export function speedtestHistory(db: Database) {
         engine ? [engine] : [],
       ),
 
+    /** Just what a form's server picker shows: id, name and engine, by name. */
+    serverChoices: () =>
+      select<{ id: number; name: string; engine: string }>(
+        'SELECT id, name, engine FROM speedtest_servers ORDER BY name',
+        [],
+      ),
+
     clients: () =>
       select<Record<string, unknown>>(
         `SELECT id, host(ip) AS ip, isp, country_code AS "countryCode", lat, lon, updated_at AS "updatedAt"

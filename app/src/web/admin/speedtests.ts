@@ -187,7 +187,7 @@ export function speedtestPages(db: Database): Router {
     '/speedtests',
     asyncPage(async (request, response) => {
       const parsed = listQuery.safeParse(withoutEmpty(request.query));
-      const servers = await history.servers();
+      const servers = await history.serverChoices();
       if (!parsed.success) {
         render(request, response, {
           title: 'Speed tests',
