@@ -1,18 +1,13 @@
 // The REST API over real HTTP and PostgreSQL: every endpoint's happy path and bad input, 404s,
 // pagination, CSV, and the OpenAPI document generated from the same schemas.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { Queues } from '../src/queue/queues.ts';
-import { createRedis } from '../src/queue/redis.ts';
 import { storeSpeedtest } from '../src/speedtest/store.ts';
 import type { SpeedtestResult } from '../src/speedtest/engine.ts';
 import { createApiToken } from '../src/web/auth/tokens.ts';
 import { createUser } from '../src/web/auth/users.ts';
-import { createWebApp, type WebApp } from '../src/web/app.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
-import { freePort } from './helpers/ports.ts';
-import { testRegistry } from './helpers/tasks.ts';
+import { serveWebApp, type ServedWebApp } from './helpers/web.ts';
 
 type Json = Record<string, unknown> & {
   items?: Array<Record<string, unknown>>;
@@ -21,38 +16,20 @@ type Json = Record<string, unknown> & {
 
 describe('REST API', () => {
   let env: TestEnv;
-  let server: Server;
-  let web: WebApp;
+  let web: ServedWebApp;
   let base: string;
   let token: string;
-  let queues: Queues;
-  const redis = createRedis('redis://127.0.0.1:6379', { failFast: true });
 
   before(async () => {
     env = await createTestEnv();
     await env.db.models.PeriodicTask.destroy({ where: {} });
     const user = await createUser(env.db, { username: 'kim', password: 'a long enough password' });
     token = (await createApiToken(env.db, user.id, { name: 'tests' })).token;
-    queues = new Queues(redis, env.config.QUEUE_PREFIX);
-    web = createWebApp({
-      db: env.db,
-      redis,
-      registry: testRegistry(),
-      queues,
-      config: env.config,
-      log: env.log,
-    });
-    server = createServer(web.app);
-    const port = await freePort();
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${port}/api/v1`;
+    web = await serveWebApp(env);
+    base = `${web.origin}/api/v1`;
   });
   after(async () => {
-    web.close();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-    await queues.close();
-    redis.disconnect();
+    await web.close();
     await env.cleanup();
   });
 

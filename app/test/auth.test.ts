@@ -2,18 +2,13 @@
 // access, CSRF tokens, lockout and rate limit, session fixation, secure cookies behind a proxy,
 // security headers, and API tokens instead of cookies.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { Queues } from '../src/queue/queues.ts';
-import { createRedis } from '../src/queue/redis.ts';
 import { MAX_FAILED_LOGINS } from '../src/web/auth/login.ts';
 import { createApiToken } from '../src/web/auth/tokens.ts';
 import { createUser } from '../src/web/auth/users.ts';
-import { createWebApp, type WebApp } from '../src/web/app.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
+import { serveWebApp, type ServedWebApp } from './helpers/web.ts';
 import { CookieClient } from './helpers/http-client.ts';
-import { freePort } from './helpers/ports.ts';
-import { testRegistry } from './helpers/tasks.ts';
 
 const PASSWORD = 'a sufficiently long password';
 
@@ -26,33 +21,20 @@ class Browser extends CookieClient {
 
 describe('authentication and security', () => {
   let env: TestEnv;
-  let server: Server;
-  let web: WebApp;
+  let web: ServedWebApp;
   let base: string;
-  const redis = createRedis('redis://127.0.0.1:6379', { failFast: true });
 
   before(async () => {
     env = await createTestEnv();
     await createUser(env.db, { username: 'ivan', password: PASSWORD, isAdmin: true });
-    web = createWebApp({
-      db: env.db,
-      redis,
-      registry: testRegistry(),
-      queues: new Queues(redis, env.config.QUEUE_PREFIX),
+    web = await serveWebApp(env, {
       config: { ...env.config, TRUST_PROXY: 'loopback' },
-      log: env.log,
       loginRateLimitPerMinute: 20,
     });
-    server = createServer(web.app);
-    const port = await freePort();
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${port}`;
+    base = web.origin;
   });
   after(async () => {
-    web.close();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-    redis.disconnect();
+    await web.close();
     await env.cleanup();
   });
 

@@ -2,18 +2,13 @@
 // user, forms refuse bad input naming each field and save nothing, CSRF-less posts are refused,
 // admins alone manage users and see the queue board, and API tokens are shown exactly once.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { Queues } from '../src/queue/queues.ts';
-import { createRedis } from '../src/queue/redis.ts';
 import type { SpeedtestResult } from '../src/speedtest/engine.ts';
 import { storeSpeedtest } from '../src/speedtest/store.ts';
 import { createUser } from '../src/web/auth/users.ts';
-import { createWebApp, type WebApp } from '../src/web/app.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
+import { serveWebApp, type ServedWebApp } from './helpers/web.ts';
 import { CookieClient } from './helpers/http-client.ts';
-import { freePort } from './helpers/ports.ts';
-import { testRegistry } from './helpers/tasks.ts';
 
 const PASSWORD = 'a sufficiently long password';
 
@@ -54,10 +49,8 @@ function speedtest(i: number): SpeedtestResult {
 
 describe('admin portal', () => {
   let env: TestEnv;
-  let server: Server;
-  let web: WebApp;
+  let web: ServedWebApp;
   let base: string;
-  const redis = createRedis('redis://127.0.0.1:6379', { failFast: true });
   let admin: CookieClient;
   let viewer: CookieClient;
 
@@ -65,19 +58,8 @@ describe('admin portal', () => {
     env = await createTestEnv();
     await createUser(env.db, { username: 'ada', password: PASSWORD, isAdmin: true });
     await createUser(env.db, { username: 'vic', password: PASSWORD });
-    web = createWebApp({
-      db: env.db,
-      redis,
-      registry: testRegistry(),
-      queues: new Queues(redis, env.config.QUEUE_PREFIX),
-      config: env.config,
-      log: env.log,
-      loginRateLimitPerMinute: 100,
-    });
-    server = createServer(web.app);
-    const port = await freePort();
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${port}`;
+    web = await serveWebApp(env, { loginRateLimitPerMinute: 100 });
+    base = web.origin;
     admin = new CookieClient(base);
     assert.equal((await admin.signIn('ada', PASSWORD)).status, 303);
     viewer = new CookieClient(base);
@@ -85,10 +67,7 @@ describe('admin portal', () => {
     for (let i = 0; i < 3; i++) await storeSpeedtest(env.db, speedtest(i));
   });
   after(async () => {
-    web.close();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-    redis.disconnect();
+    await web.close();
     await env.cleanup();
   });
 
@@ -443,7 +422,7 @@ describe('admin portal', () => {
       method: 'PUT',
     });
     assert.equal(noOrigin.status, 403);
-    const queue = new Queues(redis, env.config.QUEUE_PREFIX).get('default');
+    const queue = web.queues.get('default');
     assert.equal(await queue.isPaused(), false);
     const sameSite = await admin.request('/admin/queues/api/queues/default/pause', {
       method: 'PUT',
@@ -452,6 +431,5 @@ describe('admin portal', () => {
     assert.ok(sameSite.status < 300, `pause: ${sameSite.status}`);
     assert.equal(await queue.isPaused(), true);
     await queue.resume();
-    await queue.close();
   });
 });

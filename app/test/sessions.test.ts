@@ -1,49 +1,29 @@
 // Sessions over real HTTP and PostgreSQL: the expiry slides with use, but the row is written only
 // once the expiry has moved a minute, not on every page view; an expired session is refused.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { QueryTypes } from 'sequelize';
-import { Queues } from '../src/queue/queues.ts';
-import { createRedis } from '../src/queue/redis.ts';
 import { SESSION_COOKIE } from '../src/web/auth/middleware.ts';
 import { createUser } from '../src/web/auth/users.ts';
-import { createWebApp, type WebApp } from '../src/web/app.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
+import { serveWebApp, type ServedWebApp } from './helpers/web.ts';
 import { CookieClient } from './helpers/http-client.ts';
-import { freePort } from './helpers/ports.ts';
-import { testRegistry } from './helpers/tasks.ts';
 
 const PASSWORD = 'a sufficiently long password';
 
 describe('sessions', () => {
   let env: TestEnv;
-  let server: Server;
-  let web: WebApp;
+  let web: ServedWebApp;
   let base: string;
-  const redis = createRedis('redis://127.0.0.1:6379', { failFast: true });
 
   before(async () => {
     env = await createTestEnv();
     await createUser(env.db, { username: 'olga', password: PASSWORD });
-    web = createWebApp({
-      db: env.db,
-      redis,
-      registry: testRegistry(),
-      queues: new Queues(redis, env.config.QUEUE_PREFIX),
-      config: env.config,
-      log: env.log,
-    });
-    server = createServer(web.app);
-    const port = await freePort();
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${port}`;
+    web = await serveWebApp(env);
+    base = web.origin;
   });
   after(async () => {
-    web.close();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-    redis.disconnect();
+    await web.close();
     await env.cleanup();
   });
 
