@@ -258,6 +258,12 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
         timeoutMs: 30_000,
         what: 'Alertmanager',
       });
+      // The speed test measures against the web role's own target: queued before the web role
+      // listens, its first attempt is refused and the retry comes only after the task's backoff.
+      await waitFor(() => ok(`http://127.0.0.1:${ports.http}/healthz`), {
+        timeoutMs: 30_000,
+        what: 'the web role',
+      });
       // Work for the roles: a health check every second, one that always fails every 2 seconds
       // (three attempts each), and a speed test.
       await env.db.models.PeriodicTask.bulkCreate([
