@@ -102,7 +102,7 @@ export default defineDeployment({
   // images.app to pull a published image instead, e.g. ghcr.io/you/refresher:1.2.3.
   pullAppImage: false,
 
-  // Pinned image versions live in templates/catalogue.ts; override one here, e.g.
+  // Pinned image versions live in templates/catalogue/images.ts; override one here, e.g.
   // images: { postgres: 'postgres:17.7-bookworm' },
   images: {},
 });

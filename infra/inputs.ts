@@ -4,12 +4,13 @@
 // in dist/, or a registry). Nothing here imports cdktf, so a bad input fails fast and cheaply.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { RENDERED } from '../templates/catalogue.ts';
+import { RENDERED } from '../contract/paths.ts';
 import { loadDeploymentConfig, type DeploymentConfig } from '../templates/config.ts';
 import { renderAll, type RenderedFile } from '../templates/render.ts';
 import { loadOrCreateSecrets, type Secrets } from '../templates/secrets.ts';
 import { DEFAULT_DIST, readBundleManifest, type BundleManifest } from '../scripts/lib/bundle.ts';
-import { defaultConfigFile, defaultSecretsFile, REPO_ROOT } from '../scripts/lib/deployment.ts';
+import { REPO_ROOT } from '../contract/paths.ts';
+import { defaultConfigFile, defaultSecretsFile } from '../scripts/lib/deployment.ts';
 
 /** How the services stack gets the app image. */
 export type AppImageSource =

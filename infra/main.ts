@@ -4,18 +4,14 @@
 // CDKTF_OUTDIR, which the cdktf CLI sets) as a whole. Any bad input stops it with a message that
 // names the problem, and cdktf.out/ stays as it was.
 import { writeFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { DeploymentConfigError } from '../templates/config.ts';
 import { SecretsError } from '../templates/secrets.ts';
-import { REPO_ROOT } from '../scripts/lib/deployment.ts';
+import { displayPath as shown } from '../contract/cli.ts';
+import { REPO_ROOT } from '../contract/paths.ts';
 import { InputError, loadDeploymentInputs } from './inputs.ts';
 import { PolicyError } from './policy.ts';
 import { synthesize } from './synth.ts';
-
-const shown = (path: string) => {
-  const rel = relative(process.cwd(), path);
-  return rel && !rel.startsWith('..') ? rel : path;
-};
 
 async function main(): Promise<number> {
   const outDir = resolve(process.env.CDKTF_OUTDIR || resolve(REPO_ROOT, 'cdktf.out'));

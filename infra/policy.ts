@@ -2,8 +2,10 @@
 // future change does to the constructs or the catalogue. Synth refuses to write cdktf.out/ when
 // one is broken (infra/synth.ts) and infra/test/policy.test.ts checks each against the real
 // stacks and against a broken copy, so a rule that stopped looking would be noticed.
-import { isSecretEnv, serviceCatalogue } from '../templates/catalogue.ts';
+import { isPinnedImage, isSecretEnv, serviceCatalogue } from '../templates/catalogue/index.ts';
 import type { DeploymentConfig } from '../templates/config.ts';
+
+export { isPinnedImage };
 
 type Json = Record<string, unknown>;
 export interface TerraformJson {
@@ -154,13 +156,6 @@ export function checkAzure(json: TerraformJson, config: DeploymentConfig): strin
 const SECRET_NAME = /PASSWORD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|CREDENTIAL|PASSPHRASE/i;
 const VARIABLE = /\$\{[^}]*var\.[A-Za-z0-9_-]+[^}]*\}/;
 const URL_PASSWORD = /:\/\/[^:/@\s]+:([^@\s]*)@/;
-
-/** A pinned image reference: a version tag other than latest, or a digest. */
-export function isPinnedImage(reference: string): boolean {
-  if (/@sha256:[a-f0-9]{64}$/.test(reference)) return true;
-  const tag = /:([\w][\w.-]{0,127})$/.exec(reference.replace(/^[^/]*:\d+\//, ''))?.[1];
-  return tag !== undefined && tag !== 'latest' && /\d/.test(tag);
-}
 
 const IMAGE_REFERENCE = /^\$\{docker_image\.([^.}]+)\.(image_id|name)\}$/;
 

@@ -233,7 +233,7 @@ export function alertRuleGroups(params: AlertRuleParams): RuleGroup[] {
             summary:
               'Container {{ $labels.name }} uses {{ printf "%.0f" $value }}% of its memory limit',
             description:
-              'Above its limit the kernel kills the container (and Docker restarts it). Raise memoryLimitMb in templates/catalogue.ts or find what grows.',
+              'Above its limit the kernel kills the container (and Docker restarts it). Raise memoryLimitMb in templates/catalogue/ or find what grows.',
             runbook: runbook('ContainerMemoryNearLimit'),
           },
           probe:

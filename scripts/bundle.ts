@@ -2,30 +2,18 @@
 // Builds the app bundle and the Docker build context of app/Dockerfile into dist/ (or DIR) and
 // prints what it holds: the bundle's size, the context's, and the external packages the image
 // installs. `npm run synth` runs it first, so a deployment always ships the current sources.
-import { parseArgs } from 'node:util';
-import { bundleApp, formatBytes, shown } from './lib/bundle.ts';
+import { displayPath as shown, parseCommandLine, runCommand } from '../contract/cli.ts';
+import { bundleApp, formatBytes } from './lib/bundle.ts';
 
 const USAGE = `usage: npm run bundle [-- --out DIR] [--quiet]
   --out DIR   where the bundle and its Docker context go (default: dist/, replaced whole)
   --quiet     print one line`;
 
 async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        out: { type: 'string' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    console.error(`bundle: ${(error as Error).message}\n${USAGE}`);
-    return 2;
-  }
+  const { values } = parseCommandLine(argv, {
+    out: { type: 'string' },
+    quiet: { type: 'boolean' },
+  });
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -62,4 +50,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+await runCommand('bundle', USAGE, () => main(process.argv.slice(2)));

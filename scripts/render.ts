@@ -2,7 +2,7 @@
 // Renders every file of a deployment into DIR for inspection (and for `stack:up`): the SWAG site
 // confs and htpasswd, the cloud-init user-data, the compose file and its secret env files.
 // Without --config: infra/deploy.config.ts when it exists, else the committed example.
-import { parseArgs } from 'node:util';
+import { parseCommandLine, runCommand, UsageError } from '../contract/cli.ts';
 import { DeploymentConfigError } from '../templates/config.ts';
 import { SecretsError } from '../templates/secrets.ts';
 import { defaultConfigFile, renderDeployment } from './lib/deployment.ts';
@@ -15,33 +15,18 @@ const USAGE = `usage: npm run render -- --out DIR [--config FILE] [--secrets FIL
                    REFRESHER_* environment variables override single values)`;
 
 async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        out: { type: 'string' },
-        config: { type: 'string' },
-        secrets: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    console.error(`render: ${(error as Error).message}\n${USAGE}`);
-    return 2;
-  }
+  const { values } = parseCommandLine(argv, {
+    out: { type: 'string' },
+    config: { type: 'string' },
+    secrets: { type: 'string' },
+  });
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  if (!values.out) {
-    console.error(`render: --out DIR is required\n${USAGE}`);
-    return 2;
-  }
+  if (!values.out) throw new UsageError('--out DIR is required');
   const configFile = values.config ?? defaultConfigFile();
-  try {
+  {
     const result = await renderDeployment({
       configFile,
       outDir: values.out,
@@ -53,13 +38,10 @@ async function main(argv: string[]): Promise<number> {
     for (const file of result.files)
       console.log(`  ${file.path}${file.secret ? '  (secret)' : ''}`);
     return 0;
-  } catch (error) {
-    if (error instanceof DeploymentConfigError || error instanceof SecretsError) {
-      console.error(`render: ${error.message}\nnothing was written.`);
-      return 1;
-    }
-    throw error;
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+await runCommand('render', USAGE, () => main(process.argv.slice(2)), {
+  expected: [DeploymentConfigError, SecretsError],
+  describe: (error) => `${error.message}\nnothing was written.`,
+});

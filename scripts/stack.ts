@@ -7,13 +7,15 @@
 // Without Docker it says so and changes nothing; `npm start` runs the app without containers.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine, runCommand, UsageError } from '../contract/cli.ts';
 import { $, which } from 'zx';
 import { DeploymentConfigError, loadDeploymentConfig } from '../templates/config.ts';
-import { image, RENDERED } from '../templates/catalogue.ts';
+import { RENDERED } from '../contract/paths.ts';
+import { image } from '../templates/catalogue/index.ts';
 import { SecretsError } from '../templates/secrets.ts';
 import { bundleApp } from './lib/bundle.ts';
-import { defaultConfigFile, renderDeployment, REPO_ROOT } from './lib/deployment.ts';
+import { REPO_ROOT } from '../contract/paths.ts';
+import { defaultConfigFile, renderDeployment } from './lib/deployment.ts';
 
 const USAGE = `usage: npm run stack:up [-- --with-swag] [--config FILE] [--dir DIR]
        npm run stack:down [-- --volumes] [--config FILE] [--dir DIR]
@@ -49,33 +51,23 @@ async function requireDocker(): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        'with-swag': { type: 'boolean' },
-        volumes: { type: 'boolean' },
-        config: { type: 'string' },
-        dir: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    console.error(`stack: ${(error as Error).message}\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommandLine(
+    argv,
+    {
+      'with-swag': { type: 'boolean' },
+      volumes: { type: 'boolean' },
+      config: { type: 'string' },
+      dir: { type: 'string' },
+    },
+    true,
+  );
   const [action, ...extra] = parsed.positionals;
   if (parsed.values.help) {
     console.log(USAGE);
     return 0;
   }
-  if ((action !== 'up' && action !== 'down') || extra.length) {
-    console.error(`stack: expected "up" or "down"\n${USAGE}`);
-    return 2;
-  }
+  if ((action !== 'up' && action !== 'down') || extra.length)
+    throw new UsageError('expected "up" or "down"');
   const configFile = parsed.values.config ?? defaultConfigFile();
   const dir = resolve(parsed.values.dir ?? join(REPO_ROOT, '.stack'));
 
@@ -125,15 +117,6 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (error) {
-  if (
-    error instanceof StackError ||
-    error instanceof DeploymentConfigError ||
-    error instanceof SecretsError
-  ) {
-    console.error(`stack: ${error.message}`);
-    process.exitCode = 1;
-  } else throw error;
-}
+await runCommand('stack', USAGE, () => main(process.argv.slice(2)), {
+  expected: [StackError, DeploymentConfigError, SecretsError],
+});

@@ -8,14 +8,14 @@
 // compose/secrets/ (mode 0600), so the compose file itself is the same for everyone.
 import { stringify } from 'yaml';
 import { networkPlan, type DeploymentConfig } from './config.ts';
+import { RENDERED } from '../contract/paths.ts';
 import {
   isSecretEnv,
-  RENDERED,
   resolveEnvValue,
   serviceCatalogue,
   VOLUMES,
   type ServiceSpec,
-} from './catalogue.ts';
+} from './catalogue/index.ts';
 import type { Secrets } from './secrets.ts';
 
 const CONDITIONS = {
@@ -120,7 +120,7 @@ function renderComposeFile(config: DeploymentConfig, services: ServiceSpec[]): s
     volumes: Object.fromEntries(VOLUMES.map((volume) => [volume, {}])),
   };
   const header = [
-    `# ${config.name}: the whole stack for a laptop, generated from templates/catalogue.ts by`,
+    `# ${config.name}: the whole stack for a laptop, generated from templates/catalogue/ by`,
     '# templates/compose.ts; do not edit by hand. Secrets come from secrets/*.env next to this file.',
     `#   docker compose -p ${config.name} -f docker-compose.yml up -d             # everything but swag`,
     `#   docker compose -p ${config.name} -f docker-compose.yml --profile proxy up -d   # with swag`,

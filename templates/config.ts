@@ -11,6 +11,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { IMAGE_NAMES, imagePinProblem, type ImageName } from './catalogue/images.ts';
 import { receiverSchema } from './receivers.ts';
 
 /** Certbot DNS plugins SWAG ships (its DNSPLUGIN values; credentials go in dns-conf/<plugin>.ini). */
@@ -22,22 +23,6 @@ export const SWAG_DNS_PLUGINS = [
   'loopia', 'luadns', 'mijn-host', 'namecheap', 'netcup', 'njalla', 'nsone', 'ovh', 'pdns',
   'porkbun', 'rfc2136', 'route53', 'sakuracloud', 'transip', 'vultr',
 ] as const; // prettier-ignore
-
-/** Every image the service catalogue runs; each can be overridden in `images`. */
-export const IMAGE_NAMES = [
-  'app',
-  'swag',
-  'postgres',
-  'redis',
-  'grafana',
-  'prometheus',
-  'nodeExporter',
-  'cadvisor',
-  'postgresExporter',
-  'redisExporter',
-  'alertmanager',
-] as const;
-export type ImageName = (typeof IMAGE_NAMES)[number];
 
 // ---------------------------------------------------------------------------------------------
 // Field types
@@ -140,25 +125,13 @@ const timeZone = z
   .trim()
   .refine(validTimeZone, { message: 'expected an IANA time zone such as Europe/Amsterdam or UTC' });
 
-/** A pinned image reference: a tag other than latest, or a digest. */
+/** An image override: a reference pinned to a version (templates/catalogue/images.ts). */
 const imageRef = z
   .string()
   .trim()
-  .refine(
-    (value) =>
-      /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/.test(
-        value,
-      ),
-    { message: 'expected an image reference such as postgres:17.6 or ghcr.io/owner/name:1.2.3' },
-  )
-  .refine(
-    (value) => /@sha256:/.test(value) || /:[\w][\w.-]*$/.test(value.replace(/^[^/]*:\d+\//, '')),
-    {
-      message: 'expected a pinned version: add a tag (name:1.2.3) or a digest (name@sha256:…)',
-    },
-  )
-  .refine((value) => !/:latest$/.test(value), {
-    message: '"latest" is not a version: pin the tag you tested',
+  .superRefine((value, ctx) => {
+    const problem = imagePinProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
 /** A path in the configuration: `~` is the home directory, relative paths start at the file. */
@@ -501,7 +474,7 @@ export function deploymentSchema(baseDir: string) {
        * bundle (the services stack then needs no local bundle).
        */
       pullAppImage: z.boolean({ error: 'expected true or false' }).default(false),
-      /** Image overrides; unset names use the versions pinned in templates/catalogue.ts. */
+      /** Image overrides; unset names use the versions pinned in templates/catalogue/images.ts. */
       images: z
         .strictObject(
           Object.fromEntries(IMAGE_NAMES.map((name) => [name, imageRef.optional()])) as Record<

@@ -10,15 +10,11 @@ import {
   datasourcesProvisioning,
   type ProvisioningParams,
 } from '../grafana/provisioning.ts';
-import {
-  DASHBOARD_FILES,
-  GRAFANA_READER,
-  GRAFANA_READER_PASSWORD_ENV,
-  image,
-  MOUNTED,
-  PORTS,
-  RENDERED,
-} from './catalogue.ts';
+import { DASHBOARD_NAMES } from '../contract/dashboards.ts';
+import { GRAFANA_READER, GRAFANA_READER_PASSWORD_ENV } from '../contract/database.ts';
+import { MOUNTED, RENDERED } from '../contract/paths.ts';
+import { PORTS } from '../contract/ports.ts';
+import { image } from './catalogue/index.ts';
 import type { DeploymentConfig } from './config.ts';
 import { SCRAPE_INTERVAL_SECONDS } from './prometheus.ts';
 
@@ -61,12 +57,7 @@ export function renderGrafana(config: DeploymentConfig): Map<string, string> {
     [RENDERED.grafanaReaderRole, readFileSync(READER_ROLE_SQL, 'utf8')],
   ]);
   const dashboards = allDashboards(dashboardParams(config));
-  const names = Object.keys(dashboards).sort();
-  if (names.join() !== [...DASHBOARD_FILES].sort().join())
-    throw new Error(
-      `grafana/dashboards/index.ts (${names.join(', ')}) and DASHBOARD_FILES in templates/catalogue.ts (${DASHBOARD_FILES.join(', ')}) disagree`,
-    );
-  for (const [name, dashboard] of Object.entries(dashboards))
-    files.set(RENDERED.grafanaDashboard(name), `${JSON.stringify(dashboard, null, 2)}\n`);
+  for (const name of DASHBOARD_NAMES)
+    files.set(RENDERED.grafanaDashboard(name), `${JSON.stringify(dashboards[name], null, 2)}\n`);
   return files;
 }

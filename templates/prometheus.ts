@@ -5,7 +5,9 @@
 import { stringify } from 'yaml';
 import { alertRuleGroups, type AlertRuleParams, type RuleGroup } from '../prometheus/rules.ts';
 import { prometheusConfig, type ScrapeTarget } from '../prometheus/scrape.ts';
-import { PORTS, RENDERED, serviceCatalogue } from './catalogue.ts';
+import { RENDERED } from '../contract/paths.ts';
+import { PORTS } from '../contract/ports.ts';
+import { serviceCatalogue } from './catalogue/index.ts';
 import type { DeploymentConfig } from './config.ts';
 
 /** How often every target is scraped and the rules evaluated. */

@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { RENDERED, serviceCatalogue } from './catalogue.ts';
+import { RENDERED } from '../contract/paths.ts';
+import { serviceCatalogue } from './catalogue/index.ts';
 import { renderAlertmanagerConfig } from './alertmanager.ts';
 import { renderCloudInit } from './cloud-init.ts';
 import { renderCompose } from './compose.ts';

@@ -15,7 +15,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { publicHosts, type DeploymentConfig, type PublicSite } from './config.ts';
-import { PORTS, RENDERED } from './catalogue.ts';
+import { RENDERED } from '../contract/paths.ts';
+import { PORTS } from '../contract/ports.ts';
 
 export interface SwagRenderOptions {
   /** SWAG's configuration root inside its container; tests point it at stand-ins. */

@@ -14,7 +14,7 @@ import { schedulerId, startScheduler, type RunningScheduler } from '../src/queue
 import { startWorker } from '../src/queue/worker.ts';
 import { defineTask, TaskRegistry } from '../src/tasks/registry.ts';
 import { createTestEnv } from '../test/helpers/env.ts';
-import { startRedisServer } from '../test/helpers/redis-server.ts';
+import { startRedisServer } from '../../testing/redis-server.ts';
 
 /** The Redis timer frequency the stack ships with (see the service catalogue). */
 const REDIS_HZ = 100;

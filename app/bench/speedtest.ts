@@ -10,7 +10,7 @@
 //   npm run bench:speedtest [-- --seconds 10 --streams 6]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { z } from 'zod';
-import { freePort } from '../test/helpers/ports.ts';
+import { freePort } from '../../testing/ports.ts';
 import { count, parseFlags, printResult, round } from './common.ts';
 
 const flags = parseFlags(

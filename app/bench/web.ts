@@ -21,13 +21,13 @@ import { Agent, get } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { bundleApp } from '../../scripts/lib/bundle.ts';
 import { createApiToken } from '../src/web/auth/tokens.ts';
 import { createUser } from '../src/web/auth/users.ts';
-import { REPO_ROOT, spawnTs, type Child } from '../test/helpers/child.ts';
+import { BUNDLE_FILE, REPO_ROOT } from '../../contract/paths.ts';
+import { spawnTs, type Child } from '../../testing/child.ts';
 import { createTestEnv } from '../test/helpers/env.ts';
-import { freePort } from '../test/helpers/ports.ts';
-import { waitFor } from '../test/helpers/wait.ts';
+import { freePort } from '../../testing/ports.ts';
+import { waitFor } from '../../testing/wait.ts';
 import { count, parseFlags, percentile, printResult, round } from './common.ts';
 
 const flags = parseFlags(
@@ -55,10 +55,12 @@ async function rssMb(pid: number): Promise<number> {
  * next to it resolve from this checkout's node_modules.
  */
 async function bundle(): Promise<string> {
-  const { dir, manifest } = await bundleApp({
-    outDir: join(REPO_ROOT, 'node_modules/.cache/refresher-bench/web'),
-  });
-  return join(dir, manifest.bundle);
+  const dir = join(REPO_ROOT, 'node_modules/.cache/refresher-bench/web');
+  // `npm run bundle` as a process: the app's benches do not import the build scripts.
+  const build = spawnTs('scripts/bundle.ts', ['--out', dir, '--quiet'], {});
+  const code = await build.exited;
+  if (code !== 0) throw new Error(`npm run bundle failed (exit ${code}):\n${build.output()}`);
+  return join(dir, BUNDLE_FILE);
 }
 
 async function startWebRole(env: Record<string, string>): Promise<Child> {

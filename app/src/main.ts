@@ -3,7 +3,7 @@
 //   all                        migrate, then the three roles in one process (`npm start`)
 //   migrate [--down]           create the database if missing and apply (or revert one) migration
 //   speedtest [--engine E] [--server S]...   one speed test, printed
-import { parseArgs } from 'node:util';
+import { parseCommandLine, runCommand, UsageError } from '../../contract/cli.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { openDatabase } from './db/index.ts';
 import { migrateDown } from './db/migrator.ts';
@@ -34,28 +34,19 @@ const USAGE = `usage: refresher <role>
               --seconds N                 measured time per direction, 1 to 60 (default 10)
               --json                      the whole result as JSON`;
 
-class UsageError extends Error {}
-
 async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        down: { type: 'boolean' },
-        engine: { type: 'string' },
-        server: { type: 'string', multiple: true },
-        json: { type: 'boolean' },
-        seconds: { type: 'string' },
-        username: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const parsed = parseCommandLine(
+    argv,
+    {
+      down: { type: 'boolean' },
+      engine: { type: 'string' },
+      server: { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+      seconds: { type: 'string' },
+      username: { type: 'string' },
+    },
+    true,
+  );
   const [role, ...extra] = parsed.positionals;
   if (parsed.values.help) {
     console.log(USAGE);
@@ -171,26 +162,12 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    if (error instanceof UsageError) {
-      console.error(`refresher: ${error.message}\n${USAGE}`);
-      process.exit(2);
-    }
-    if (error instanceof ValidationError) {
-      console.error(`refresher: ${error.message}`);
-      process.exit(1);
-    }
-    if (error instanceof SpeedtestError) {
-      console.error(`refresher: speed test failed (${error.kind}): ${error.message}`);
-      process.exit(1);
-    }
-    if (error instanceof ConfigError) {
-      console.error(`refresher: ${error.message}`);
-      process.exit(1);
-    }
-    console.error('refresher: failed to start:', error);
-    process.exit(1);
-  },
-);
+await runCommand('refresher', USAGE, () => main(process.argv.slice(2)), {
+  expected: [ValidationError, SpeedtestError, ConfigError],
+  describe: (error) =>
+    error instanceof SpeedtestError
+      ? `speed test failed (${error.kind}): ${error.message}`
+      : error.message,
+  // The roles' connections and timers would keep the process alive after a drain.
+  exit: true,
+});

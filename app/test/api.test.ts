@@ -3,9 +3,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { storeSpeedtest } from '../src/speedtest/store.ts';
-import type { SpeedtestResult } from '../src/speedtest/engine.ts';
+import type { SpeedtestResult, SpeedtestServer } from '../src/speedtest/engine.ts';
 import { createApiToken } from '../src/web/auth/tokens.ts';
 import { createUser } from '../src/web/auth/users.ts';
+import {
+  pingedServer,
+  speedtestResult,
+  speedtestServer,
+  taskResultRow,
+} from './helpers/builders.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
 import { serveWebApp, type ServedWebApp } from './helpers/web.ts';
 
@@ -199,15 +205,15 @@ describe('REST API', () => {
   test('task results: filters, cursor pagination without gaps or repeats, detail, 404', async () => {
     const base = Date.parse('2030-06-01T00:00:00Z');
     for (let i = 0; i < 7; i++) {
-      await env.db.models.TaskResult.create({
-        jobId: `page-${i}`,
-        queue: 'default',
-        task: 'test.echo',
-        periodicTaskId: null,
-        status: i % 2 ? 'failed' : 'succeeded',
-        queuedAt: new Date(base + (i < 4 ? 0 : i) * 1000), // four share one instant: ties broken by id
-        error: i % 2 ? `failure ${i}` : null,
-      });
+      await env.db.models.TaskResult.create(
+        taskResultRow({
+          jobId: `page-${i}`,
+          task: 'test.echo',
+          status: i % 2 ? 'failed' : 'succeeded',
+          queuedAt: new Date(base + (i < 4 ? 0 : i) * 1000), // four share one instant: ties broken by id
+          error: i % 2 ? `failure ${i}` : null,
+        }),
+      );
     }
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -236,36 +242,32 @@ describe('REST API', () => {
   });
 
   test('speedtests: filters, pages, summary, detail with pinged servers, CSV, servers and clients', async () => {
-    const result = (
-      i: number,
-      server: { id: string; name: string; countryCode: string },
-    ): SpeedtestResult => ({
-      engine: i % 3 ? 'librespeed' : 'ookla',
-      startedAt: new Date(Date.parse('2031-01-01T00:00:00Z') + i * 60_000),
-      downloadBps: 100e6 + i * 1e6,
-      uploadBps: 20e6 + i * 1e6,
-      pingMs: 10 + i,
-      jitterMs: 1,
-      packetLoss: null,
-      bytesReceived: 1000,
-      bytesSent: 500,
-      durationMs: 20_000,
-      server: { ...server, lat: 52.1, lon: 4.3 },
-      pinged: [
-        { server: { ...server, lat: 52.1, lon: 4.3 }, latencyMs: 10 + i, chosen: true },
-        {
-          server: { id: 'other', name: '=HYPERLINK("x")', countryCode: 'BE' },
-          latencyMs: null,
-          chosen: false,
-        },
-      ],
-      client: { ip: '192.0.2.7', isp: 'Example ISP' },
-      resultUrl: null,
-      selfTest: false,
-      raw: {},
+    const other = speedtestServer({
+      id: 'other',
+      name: '=HYPERLINK("x")',
+      countryCode: 'BE',
+      lat: null,
     });
-    const nl = { id: 'nl-1', name: 'Amsterdam', countryCode: 'NL' };
-    const de = { id: 'de-1', name: 'Berlin, "Mitte"', countryCode: 'DE' };
+    const result = (i: number, server: SpeedtestServer): SpeedtestResult =>
+      speedtestResult({
+        engine: i % 3 ? 'librespeed' : 'ookla',
+        startedAt: new Date(Date.parse('2031-01-01T00:00:00Z') + i * 60_000),
+        downloadBps: 100e6 + i * 1e6,
+        pingMs: 10 + i,
+        server,
+        pinged: [
+          pingedServer({ server, latencyMs: 10 + i, chosen: true }),
+          pingedServer({ server: other, latencyMs: null, chosen: false }),
+        ],
+        client: { ip: '192.0.2.7', isp: 'Example ISP' },
+      });
+    const nl = speedtestServer({ id: 'nl-1', name: 'Amsterdam', countryCode: 'NL', lat: 52.1 });
+    const de = speedtestServer({
+      id: 'de-1',
+      name: 'Berlin, "Mitte"',
+      countryCode: 'DE',
+      lat: 52.1,
+    });
     for (let i = 0; i < 6; i++) await storeSpeedtest(env.db, result(i, i < 4 ? nl : de));
 
     const all = await call('GET', '/speedtests?from=2031-01-01T00:00:00Z&limit=4');

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { launchBrowser, type Browser } from './helpers/browser.ts';
-import { spawnTs, waitForOutput, type Child } from './helpers/child.ts';
+import { spawnTs, waitForOutput, type Child } from '../../testing/child.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
-import { freePort } from './helpers/ports.ts';
+import { freePort } from '../../testing/ports.ts';
 
 const ADMIN = { username: 'admin', password: 'correct horse battery staple' };
 const EXPECTED_PROBLEMS = [

@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.ts';
-import { REPO_ROOT } from './helpers/child.ts';
-import { freePort } from './helpers/ports.ts';
+import { REPO_ROOT } from '../../contract/paths.ts';
+import { freePort } from '../../testing/ports.ts';
 
 /** Asserts loadConfig refuses `env` with exactly these lines after the heading. */
 function assertRefused(env: Record<string, string>, lines: (string | RegExp)[]): void {

@@ -18,10 +18,16 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { OOKLA_BIN_IN_IMAGE, PORTS } from '../../templates/catalogue.ts';
-import { tempDir } from '../../templates/test/helpers/deployment.ts';
-import { BUNDLE_FILE, REPO_ROOT } from '../../scripts/lib/bundle.ts';
-import { parseDockerfile, stageArgs, type Instruction, type Stage } from './helpers/dockerfile.ts';
+import { OOKLA_BIN_IN_IMAGE } from '../../contract/paths.ts';
+import { PORTS } from '../../contract/ports.ts';
+import { tempDir } from '../../testing/files.ts';
+import { BUNDLE_FILE, REPO_ROOT } from '../../contract/paths.ts';
+import {
+  parseDockerfile,
+  stageArgs,
+  type Instruction,
+  type Stage,
+} from '../../testing/dockerfile.ts';
 
 const TEXT = readFileSync(join(REPO_ROOT, 'app/Dockerfile'), 'utf8');
 const dockerfile = parseDockerfile(TEXT);

@@ -8,8 +8,8 @@ import { SpeedtestError, type EngineInput } from '../src/speedtest/engine.ts';
 import { createLibreSpeedEngine } from '../src/speedtest/index.ts';
 import { fetchServerList } from '../src/speedtest/librespeed/servers.ts';
 import { speedtestTarget } from '../src/speedtest/target.ts';
-import { spawnTs } from './helpers/child.ts';
-import { freePort } from './helpers/ports.ts';
+import { spawnTs } from '../../testing/child.ts';
+import { freePort } from '../../testing/ports.ts';
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 

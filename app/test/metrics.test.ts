@@ -4,10 +4,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { spawnTs, type Child } from './helpers/child.ts';
-import { createTestEnv, deleteRedisPrefix, type TestEnv } from './helpers/env.ts';
-import { freePort } from './helpers/ports.ts';
-import { waitFor } from './helpers/wait.ts';
+import { spawnTs, type Child } from '../../testing/child.ts';
+import { deleteRedisPrefix } from '../../testing/database.ts';
+import { createTestEnv, type TestEnv } from './helpers/env.ts';
+import { freePort } from '../../testing/ports.ts';
+import { waitFor } from '../../testing/wait.ts';
 
 /** promtool's verdict on an exposition; prom-client's own runtime gauges end in _total upstream. */
 async function lint(text: string): Promise<string[]> {

@@ -7,8 +7,8 @@ import { createPgClient, ensureDatabase } from '../src/db/connection.ts';
 import { openDatabase, type Database } from '../src/db/index.ts';
 import { createMigrator, migrateUp } from '../src/db/migrator.ts';
 import { NOTIFY_CHANNEL } from '../src/queue/scheduler.ts';
-import { databaseUrl, dropDatabase, uniqueName } from './helpers/env.ts';
-import { sleep } from './helpers/wait.ts';
+import { databaseUrl, dropDatabase, uniqueName } from '../../testing/database.ts';
+import { sleep } from '../../testing/wait.ts';
 
 const ALL_MIGRATIONS = [
   '0001-initial-schema',

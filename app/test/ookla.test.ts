@@ -21,10 +21,10 @@ import {
 } from '../src/speedtest/engine.ts';
 import { createOoklaEngine, type OoklaOptions } from '../src/speedtest/ookla/engine.ts';
 import { storeSpeedtest } from '../src/speedtest/store.ts';
-import { REPO_ROOT } from './helpers/child.ts';
+import { REPO_ROOT } from '../../contract/paths.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
-import { freePort } from './helpers/ports.ts';
-import { waitFor } from './helpers/wait.ts';
+import { freePort } from '../../testing/ports.ts';
+import { waitFor } from '../../testing/wait.ts';
 
 const LIST = JSON.parse(
   await readFile(new URL('./fixtures/ookla-servers.json', import.meta.url), 'utf8'),

@@ -6,6 +6,12 @@ import { after, before, describe, test } from 'node:test';
 import type { SpeedtestResult } from '../src/speedtest/engine.ts';
 import { storeSpeedtest } from '../src/speedtest/store.ts';
 import { createUser } from '../src/web/auth/users.ts';
+import {
+  pingedServer,
+  speedtestResult,
+  speedtestServer,
+  taskResultRow,
+} from './helpers/builders.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
 import { serveWebApp, type ServedWebApp } from './helpers/web.ts';
 import { CookieClient } from './helpers/http-client.ts';
@@ -13,38 +19,28 @@ import { CookieClient } from './helpers/http-client.ts';
 const PASSWORD = 'a sufficiently long password';
 
 function speedtest(i: number): SpeedtestResult {
-  const server = { id: `srv-${i % 2}`, name: i % 2 ? 'Rotterdam' : 'Amsterdam', countryCode: 'NL' };
-  return {
+  const server = speedtestServer({
+    id: `srv-${i % 2}`,
+    name: i % 2 ? 'Rotterdam' : 'Amsterdam',
+    countryCode: 'NL',
+  });
+  const far = speedtestServer({
+    id: 'far',
+    name: '<script>alert(1)</script>',
+    countryCode: 'US',
+    lat: 40.7,
+    lon: -74,
+  });
+  return speedtestResult({
     engine: 'librespeed',
     startedAt: new Date(Date.now() - (10 - i) * 3_600_000),
     downloadBps: 100e6 + i * 1e6,
-    uploadBps: 20e6 + i * 1e6,
-    pingMs: 10 + i,
-    jitterMs: 1,
-    packetLoss: null,
-    bytesReceived: 1000,
-    bytesSent: 500,
-    durationMs: 20_000,
-    server: { ...server, lat: 52.1, lon: 4.3 },
+    server,
     pinged: [
-      { server: { ...server, lat: 52.1, lon: 4.3 }, latencyMs: 10 + i, chosen: true },
-      {
-        server: {
-          id: 'far',
-          name: '<script>alert(1)</script>',
-          countryCode: 'US',
-          lat: 40.7,
-          lon: -74,
-        },
-        latencyMs: 95.5,
-        chosen: false,
-      },
+      pingedServer({ server, chosen: true }),
+      pingedServer({ server: far, latencyMs: 95.5, chosen: false }),
     ],
-    client: { ip: '192.0.2.7', isp: 'Example ISP' },
-    resultUrl: null,
-    selfTest: false,
-    raw: {},
-  };
+  });
 }
 
 describe('admin portal', () => {
@@ -274,19 +270,16 @@ describe('admin portal', () => {
   });
 
   test('task results: status filter, bad filters named, and one run with its log and stack', async () => {
-    const failed = await env.db.models.TaskResult.create({
-      jobId: 'job-failed-1',
-      queue: 'default',
-      task: 'test.echo',
-      status: 'failed',
-      attempts: 3,
-      kwargs: { message: 'boom' },
-      error: 'the thing exploded',
-      stack: 'Error: the thing exploded\n    at somewhere (file.ts:1:1)',
-      logs: [{ at: new Date().toISOString(), level: 'error', message: 'about to explode' }],
-      queuedAt: new Date(),
-      finishedAt: new Date(),
-    });
+    const failed = await env.db.models.TaskResult.create(
+      taskResultRow({
+        status: 'failed',
+        kwargs: { message: 'boom' },
+        error: 'the thing exploded',
+        stack: 'Error: the thing exploded\n    at somewhere (file.ts:1:1)',
+        logs: [{ at: new Date().toISOString(), level: 'error', message: 'about to explode' }],
+        finishedAt: new Date(),
+      }),
+    );
     const list = await page(admin, '/admin/task-results?status=failed');
     assert.match(list, /the thing exploded/);
     assert.doesNotMatch(list, /data-status="queued"/);

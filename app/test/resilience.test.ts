@@ -11,13 +11,14 @@ import { Queues } from '../src/queue/queues.ts';
 import { createRedis } from '../src/queue/redis.ts';
 import { startScheduler } from '../src/queue/scheduler.ts';
 import { startWorker } from '../src/queue/worker.ts';
-import { spawnTs, waitForOutput, type Child } from './helpers/child.ts';
-import { createTestEnv, deleteRedisPrefix, type TestEnv } from './helpers/env.ts';
-import { freePort } from './helpers/ports.ts';
-import { startRedisServer } from './helpers/redis-server.ts';
+import { spawnTs, waitForOutput, type Child } from '../../testing/child.ts';
+import { deleteRedisPrefix } from '../../testing/database.ts';
+import { createTestEnv, type TestEnv } from './helpers/env.ts';
+import { freePort } from '../../testing/ports.ts';
+import { startRedisServer } from '../../testing/redis-server.ts';
 import { testRegistry } from './helpers/tasks.ts';
-import { startTcpProxy } from './helpers/tcp-proxy.ts';
-import { sleep, waitFor } from './helpers/wait.ts';
+import { startTcpProxy } from '../../testing/tcp-proxy.ts';
+import { sleep, waitFor } from '../../testing/wait.ts';
 
 describe('resilience', () => {
   let env: TestEnv;

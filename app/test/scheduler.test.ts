@@ -13,7 +13,7 @@ import { schedulerId, startScheduler, type RunningScheduler } from '../src/queue
 import { startWorker, type RunningWorker } from '../src/queue/worker.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
 import { testRegistry } from './helpers/tasks.ts';
-import { sleep, waitFor } from './helpers/wait.ts';
+import { sleep, waitFor } from '../../testing/wait.ts';
 
 describe('scheduler', () => {
   let env: TestEnv;

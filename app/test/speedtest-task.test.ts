@@ -15,8 +15,8 @@ import { TaskRegistry } from '../src/tasks/registry.ts';
 import { speedtestTask } from '../src/tasks/speedtest.ts';
 import { createWebApp } from '../src/web/app.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
-import { freePort } from './helpers/ports.ts';
-import { waitFor } from './helpers/wait.ts';
+import { freePort } from '../../testing/ports.ts';
+import { waitFor } from '../../testing/wait.ts';
 
 describe('speedtester.run_speedtest', () => {
   let env: TestEnv;

@@ -3,16 +3,16 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { openDatabase } from '../src/db/index.ts';
-import { spawnTs, waitForOutput, type Child } from './helpers/child.ts';
+import { spawnTs, waitForOutput, type Child } from '../../testing/child.ts';
 import {
   BASE_REDIS_URL,
   databaseUrl,
   deleteRedisPrefix,
   dropDatabase,
   uniqueName,
-} from './helpers/env.ts';
-import { freePort } from './helpers/ports.ts';
-import { waitFor } from './helpers/wait.ts';
+} from '../../testing/database.ts';
+import { freePort } from '../../testing/ports.ts';
+import { waitFor } from '../../testing/wait.ts';
 
 describe('npm start (role all)', () => {
   const database = uniqueName('start');

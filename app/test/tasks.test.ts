@@ -15,7 +15,7 @@ import { httpCheckTask } from '../src/tasks/http-check.ts';
 import { pruneResultsTask } from '../src/tasks/prune-results.ts';
 import type { TaskContext } from '../src/tasks/registry.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
-import { freePort } from './helpers/ports.ts';
+import { freePort } from '../../testing/ports.ts';
 
 const DAY_MS = 86_400_000;
 

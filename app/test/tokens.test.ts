@@ -15,7 +15,7 @@ import {
 } from '../src/web/auth/tokens.ts';
 import { createUser } from '../src/web/auth/users.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
-import { freePort } from './helpers/ports.ts';
+import { freePort } from '../../testing/ports.ts';
 
 describe('API tokens', () => {
   let env: TestEnv;

@@ -6,7 +6,7 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 import { ValidationError } from '../src/validation.ts';
 import { hashPassword, verifyPassword } from '../src/web/auth/passwords.ts';
 import { createUser, ensureAdminFromEnv } from '../src/web/auth/users.ts';
-import { spawnTs } from './helpers/child.ts';
+import { spawnTs } from '../../testing/child.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
 
 const GOOD = 'correct horse battery staple';

@@ -9,7 +9,7 @@ import { createRedis } from '../src/queue/redis.ts';
 import { startWorker, type RunningWorker } from '../src/queue/worker.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
 import { testRegistry } from './helpers/tasks.ts';
-import { waitFor } from './helpers/wait.ts';
+import { waitFor } from '../../testing/wait.ts';
 
 describe('worker', () => {
   let env: TestEnv;

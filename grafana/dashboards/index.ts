@@ -1,6 +1,8 @@
 // Every dashboard, by the file name it is provisioned as (grafana/dashboards/<name>.json in the
-// render output). Adding one: write its module here and list it below.
+// render output). Adding one: name it in contract/dashboards.ts (the catalogue mounts it from
+// there), write its module here and list it below; a name without a dashboard does not compile.
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
+import type { DashboardName } from '../../contract/dashboards.ts';
 import type { DashboardParams } from '../lib.ts';
 import { containersDashboard } from './containers.ts';
 import { hostDashboard } from './host.ts';
@@ -9,7 +11,7 @@ import { redisDashboard } from './redis.ts';
 import { speedtesterDashboard } from './speedtester.ts';
 import { tasksDashboard } from './tasks.ts';
 
-export function allDashboards(params: DashboardParams): Record<string, Dashboard> {
+export function allDashboards(params: DashboardParams): Record<DashboardName, Dashboard> {
   return {
     speedtester: speedtesterDashboard(params),
     tasks: tasksDashboard(params),

@@ -7,12 +7,12 @@
 //   rss_mb     its peak resident memory
 //   resources  Terraform resources in both stacks
 // The bundle is built first into the same temporary folder and is not part of the figures.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleApp } from '../../scripts/lib/bundle.ts';
-import { REPO_ROOT } from '../../scripts/lib/deployment.ts';
+import { REPO_ROOT } from '../../contract/paths.ts';
+import { runTs } from '../../testing/child.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'refresher-bench-synth-'));
 try {
@@ -24,19 +24,13 @@ try {
 
   const report = join(dir, 'report.json');
   const started = performance.now();
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'infra/main.ts'], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/root',
-      CDKTF_OUTDIR: join(dir, 'cdktf.out'),
-      REFRESHER_DEPLOY_CONFIG: join(REPO_ROOT, 'infra/deploy.config.example.ts'),
-      REFRESHER_SECRETS_FILE: join(dir, 'secrets.json'),
-      REFRESHER_DIST: join(dir, 'dist'),
-      REFRESHER_STATE_DIR: join(dir, 'state'),
-      REFRESHER_SYNTH_REPORT: report,
-    },
+  const result = runTs('infra/main.ts', [], {
+    CDKTF_OUTDIR: join(dir, 'cdktf.out'),
+    REFRESHER_DEPLOY_CONFIG: join(REPO_ROOT, 'infra/deploy.config.example.ts'),
+    REFRESHER_SECRETS_FILE: join(dir, 'secrets.json'),
+    REFRESHER_DIST: join(dir, 'dist'),
+    REFRESHER_STATE_DIR: join(dir, 'state'),
+    REFRESHER_SYNTH_REPORT: report,
   });
   const seconds = (performance.now() - started) / 1000;
   if (result.status !== 0) {

@@ -3,7 +3,7 @@
 // configuration says so (pullAppImage with images.app).
 import { Construct } from 'constructs';
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
-import { image } from '../../templates/catalogue.ts';
+import { image } from '../../templates/catalogue/index.ts';
 import type { DeploymentConfig } from '../../templates/config.ts';
 import type { AppImageSource } from '../inputs.ts';
 

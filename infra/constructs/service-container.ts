@@ -1,4 +1,4 @@
-// One container of the service catalogue (templates/catalogue.ts) as a docker_container: the
+// One container of the service catalogue (templates/catalogue/) as a docker_container: the
 // same image, command, environment, health check, memory limit, restart policy, log rotation,
 // volumes and config files as the compose file has, plus what only the VM needs: the public
 // ports (swag), Terraform's waiting for health and for one-shot containers to finish.
@@ -7,7 +7,7 @@ import { Fn, type ITerraformDependable } from 'cdktf';
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import type { Network } from '@cdktf/provider-docker/lib/network/index.js';
 import type { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
-import { isSecretEnv, type EnvValue, type ServiceSpec } from '../../templates/catalogue.ts';
+import { isSecretEnv, type EnvValue, type ServiceSpec } from '../../templates/catalogue/index.ts';
 import type { RenderedFile } from '../../templates/render.ts';
 import type { SecretName } from '../../templates/secrets.ts';
 

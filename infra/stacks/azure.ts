@@ -16,7 +16,7 @@ import { ManagedDisk } from '@cdktf/provider-azurerm/lib/managed-disk/index.js';
 import { AzurermProvider } from '@cdktf/provider-azurerm/lib/provider/index.js';
 import { ResourceGroup } from '@cdktf/provider-azurerm/lib/resource-group/index.js';
 import { VirtualMachineDataDiskAttachment } from '@cdktf/provider-azurerm/lib/virtual-machine-data-disk-attachment/index.js';
-import { RENDERED } from '../../templates/catalogue.ts';
+import { RENDERED } from '../../contract/paths.ts';
 import { DEPLOY_USER } from '../../templates/cloud-init.ts';
 import { publicHosts } from '../../templates/config.ts';
 import { configureBackend } from '../constructs/backend.ts';

@@ -18,7 +18,7 @@ import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import { Network } from '@cdktf/provider-docker/lib/network/index.js';
 import { DockerProvider } from '@cdktf/provider-docker/lib/provider/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
-import { image, serviceCatalogue, VOLUMES } from '../../templates/catalogue.ts';
+import { image, serviceCatalogue, VOLUMES } from '../../templates/catalogue/index.ts';
 import { networkPlan } from '../../templates/config.ts';
 import { SECRET_NAMES, type SecretName } from '../../templates/secrets.ts';
 import { AppImage } from '../constructs/app-image.ts';

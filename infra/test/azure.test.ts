@@ -11,7 +11,7 @@ import { ManagedDisk } from '@cdktf/provider-azurerm/lib/managed-disk/index.js';
 import { NetworkSecurityRule } from '@cdktf/provider-azurerm/lib/network-security-rule/index.js';
 import { PublicIp } from '@cdktf/provider-azurerm/lib/public-ip/index.js';
 import { VirtualMachineDataDiskAttachment } from '@cdktf/provider-azurerm/lib/virtual-machine-data-disk-attachment/index.js';
-import { RENDERED } from '../../templates/catalogue.ts';
+import { RENDERED } from '../../contract/paths.ts';
 import type { DeploymentConfig } from '../../templates/config.ts';
 import { configFixture } from '../../templates/test/helpers/deployment.ts';
 import { UNTAGGABLE } from '../policy.ts';

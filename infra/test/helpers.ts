@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Testing, testingMatchers } from 'cdktf';
 import { loadDeploymentConfig, type DeploymentConfig } from '../../templates/config.ts';
 import { SECRET_NAMES, type Secrets } from '../../templates/secrets.ts';
-import { REPO_ROOT } from '../../scripts/lib/deployment.ts';
+import { REPO_ROOT } from '../../contract/paths.ts';
 import { buildStacks, type Stacks } from '../app.ts';
 import { deploymentInputs, type AppImageSource, type DeploymentInputs } from '../inputs.ts';
 import type { TerraformJson } from '../policy.ts';

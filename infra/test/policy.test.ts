@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { DeploymentConfig } from '../../templates/config.ts';
 import { generateSecrets } from '../../templates/secrets.ts';
 import { configFixture } from '../../templates/test/helpers/deployment.ts';
-import { REPO_ROOT } from '../../scripts/lib/deployment.ts';
+import { REPO_ROOT } from '../../contract/paths.ts';
 import {
   checkAll,
   checkAzure,

@@ -14,7 +14,7 @@ import {
   serviceCatalogue,
   VOLUMES,
   type ServiceSpec,
-} from '../../templates/catalogue.ts';
+} from '../../templates/catalogue/index.ts';
 import type { DeploymentConfig } from '../../templates/config.ts';
 import { configFixture } from '../../templates/test/helpers/deployment.ts';
 import { SECRET_NAMES } from '../../templates/secrets.ts';

@@ -2,14 +2,15 @@
 // fresh checkout it writes both stacks, the secrets' variable file and nothing else; a bad input
 // stops it with the field named and leaves the previous cdktf.out/ exactly as it was.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SECRET_NAMES } from '../../templates/secrets.ts';
-import { tempDir, validInput } from '../../templates/test/helpers/deployment.ts';
+import { runTs } from '../../testing/child.ts';
+import { tempDir } from '../../testing/files.ts';
+import { validInput } from '../../templates/test/helpers/deployment.ts';
 import { bundleApp } from '../../scripts/lib/bundle.ts';
-import { REPO_ROOT } from '../../scripts/lib/deployment.ts';
+import { REPO_ROOT } from '../../contract/paths.ts';
 import { secretVariableName, SECRETS_TFVARS } from '../stacks/services.ts';
 import { EXAMPLE_CONFIG } from './helpers.ts';
 
@@ -19,19 +20,13 @@ const dist = join(dir.path, 'dist');
 const secretsFile = join(dir.path, 'secrets', 'refresher.json');
 
 function synth(out: string, env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'infra/main.ts'], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/root',
-      CDKTF_OUTDIR: out,
-      REFRESHER_DEPLOY_CONFIG: EXAMPLE_CONFIG,
-      REFRESHER_SECRETS_FILE: secretsFile,
-      REFRESHER_DIST: dist,
-      REFRESHER_STATE_DIR: join(dir.path, 'state'),
-      ...env,
-    },
+  const result = runTs('infra/main.ts', [], {
+    CDKTF_OUTDIR: out,
+    REFRESHER_DEPLOY_CONFIG: EXAMPLE_CONFIG,
+    REFRESHER_SECRETS_FILE: secretsFile,
+    REFRESHER_DIST: dist,
+    REFRESHER_STATE_DIR: join(dir.path, 'state'),
+    ...env,
   });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }

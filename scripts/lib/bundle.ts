@@ -12,6 +12,7 @@
 // The folder is written whole or not at all (a temporary sibling, then renames), so a failed
 // build never leaves a half-new context behind. The digest in bundle.json changes exactly when a
 // file of the context changes; the services stack rebuilds the image on the VM when it does.
+import { BUNDLE_FILE, REPO_ROOT } from '../../contract/paths.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   cpSync,
@@ -24,12 +25,9 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, dirname, join, resolve } from 'node:path';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_DIST = join(REPO_ROOT, 'dist');
-export const BUNDLE_FILE = 'refresher.mjs';
 export const MANIFEST_FILE = 'bundle.json';
 
 /**
@@ -362,9 +360,4 @@ export function readBundleManifest(dir: string = DEFAULT_DIST): BundleManifest |
 export function formatBytes(bytes: number): string {
   if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
   return `${(bytes / 1024).toFixed(1)} KiB`;
-}
-
-export function shown(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel && !rel.startsWith('..') ? rel : path;
 }

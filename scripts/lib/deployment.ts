@@ -1,13 +1,12 @@
 // What the render and stack scripts share: which configuration file, which secrets file, and
 // rendering a deployment into a directory (validated in full before anything is written).
+import { displayPath as shown } from '../../contract/cli.ts';
+import { REPO_ROOT } from '../../contract/paths.ts';
 import { existsSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { loadDeploymentConfig, type DeploymentConfig } from '../../templates/config.ts';
 import { renderAll, writeRendered, type RenderedFile } from '../../templates/render.ts';
 import { loadOrCreateSecrets } from '../../templates/secrets.ts';
-
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** infra/deploy.config.ts when a person has made one, else the committed example. */
 export function defaultConfigFile(): string {
@@ -39,10 +38,6 @@ export async function renderDeployment(options: {
   const { secrets, created } = loadOrCreateSecrets(secretsFile);
   const files = renderAll(config, secrets);
   writeRendered(options.outDir, files);
-  const shown = (path: string) => {
-    const rel = relative(process.cwd(), path);
-    return rel && !rel.startsWith('..') ? rel : path;
-  };
   return {
     config,
     configFile: shown(resolve(options.configFile)),

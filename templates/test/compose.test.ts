@@ -5,8 +5,10 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { envSchema } from '../../app/src/config.ts';
-import { DEFAULT_IMAGES, RENDERED, resolveEnvironment, serviceCatalogue } from '../catalogue.ts';
+import { envSchema } from '../../contract/env.ts';
+import type { AppEnvironment } from '../catalogue/index.ts';
+import { RENDERED } from '../../contract/paths.ts';
+import { DEFAULT_IMAGES, resolveEnvironment, serviceCatalogue } from '../catalogue/index.ts';
 import { renderAll, writeRendered } from '../render.ts';
 import { generateSecrets } from '../secrets.ts';
 import { configFixture } from './helpers/deployment.ts';
@@ -160,8 +162,15 @@ describe('compose file and service catalogue', () => {
     for (const role of ['migrate', 'web', 'worker', 'scheduler']) {
       const env = resolveEnvironment(byName.get(role)!, secrets);
       for (const name of Object.keys(env))
-        assert.ok(known.has(name), `${role} sets ${name}, which app/src/config.ts does not read`);
+        assert.ok(known.has(name), `${role} sets ${name}, which contract/env.ts does not declare`);
     }
+    // And before any of this runs, the compiler (npm run typecheck) refuses a name the app does
+    // not read in an app role's environment:
+    const misspelt: AppEnvironment = {
+      // @ts-expect-error DATABSE_URL is not a variable of contract/env.ts
+      DATABSE_URL: 'postgres://postgres/refresher',
+    };
+    assert.ok(misspelt);
     const web = resolveEnvironment(byName.get('web')!, secrets);
     assert.equal(web.TRUST_PROXY, '172.28.0.10');
     assert.equal(

@@ -85,7 +85,13 @@ describe('deployment configuration', () => {
       timezone: 'Mars/Olympus',
       speedtest: { engine: 'fast', intervalMinutes: 1 },
       alerts: { downloadFloorMbps: 'fifty', uploadFloorMbps: -1 },
-      images: { postgres: 'postgres:latest', redis: 'redis', grafana: 'Grafana/Grafana:12' },
+      images: {
+        postgres: 'postgres:latest',
+        redis: 'redis',
+        grafana: 'Grafana/Grafana:12',
+        // A moving tag: the synth policy refuses it, so the configuration does too.
+        swag: 'lscr.io/linuxserver/swag:bookworm',
+      },
       network: { subnet: '8.8.8.0/24' },
     });
     const found = faults(input);
@@ -109,6 +115,7 @@ describe('deployment configuration', () => {
       'images.postgres': /"latest" is not a version/,
       'images.redis': /pinned version/,
       'images.grafana': /image reference/,
+      'images.swag': /"bookworm" is not a version/,
       'network.subnet': /private IPv4 \/24/,
     };
     for (const [field, pattern] of Object.entries(expected)) {

@@ -18,19 +18,18 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { QueryTypes } from 'sequelize';
-import { REPO_ROOT, spawnTs, type Child } from '../../app/test/helpers/child.ts';
+import { REPO_ROOT } from '../../contract/paths.ts';
+import { spawnTs, type Child } from '../../testing/child.ts';
 import {
-  createTestEnv,
   databaseUrl,
+  migratedDatabase,
+  pgClient,
   uniqueName,
-  type TestEnv,
-} from '../../app/test/helpers/env.ts';
-import { freePort } from '../../app/test/helpers/ports.ts';
-import { startRedisServer, type RedisServer } from '../../app/test/helpers/redis-server.ts';
-import { waitFor } from '../../app/test/helpers/wait.ts';
-import { storeSpeedtest } from '../../app/src/speedtest/store.ts';
-import type { SpeedtestResult } from '../../app/src/speedtest/engine.ts';
+  type ScratchDatabase,
+} from '../../testing/database.ts';
+import { freePort } from '../../testing/ports.ts';
+import { startRedisServer, type RedisServer } from '../../testing/redis-server.ts';
+import { waitFor } from '../../testing/wait.ts';
 import { DATASOURCES } from '../../grafana/lib.ts';
 import { alertRuleGroups } from '../../prometheus/rules.ts';
 import { renderAlertmanagerConfig } from '../alertmanager.ts';
@@ -43,6 +42,7 @@ import {
   scrapeJobs,
 } from '../prometheus.ts';
 import { configFixture } from './helpers/deployment.ts';
+import { addIntervalSchedules, disableAllSchedules, seedSpeedtests } from './helpers/seed.ts';
 import {
   expandPromql,
   expandSql,
@@ -83,7 +83,9 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
   const received: Received[] = [];
   let receiver: Server | undefined;
   let redis: RedisServer | undefined;
-  let env: TestEnv | undefined;
+  let database: ScratchDatabase | undefined;
+  /** The test's own connection, as the app's owner role. */
+  let owner: pg.Client | undefined;
   let reader: pg.Client | undefined;
   const readerRole = uniqueName('grafana');
   const ports: Record<string, number> = {};
@@ -169,18 +171,20 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
 
     // Redis as deployed: maxmemory 192 MB, noeviction (the Redis alert and panel divide by it).
     redis = await startRedisServer(['--maxmemory', '192mb', '--maxmemory-policy', 'noeviction']);
-    env = await createTestEnv({ REDIS_URL: redis.url });
-    await env.db.models.PeriodicTask.update({ enabled: false }, { where: {} });
-    await storeSpeedtests(env);
+    database = await migratedDatabase();
+    owner = pgClient(database.url);
+    await owner.connect();
+    await disableAllSchedules(owner);
+    await seedSpeedtests(owner);
 
     for (const job of scrapeJobs(config)) ports[job.job] = await freePort();
     ports.http = await freePort();
 
     // The app roles.
     const common = {
-      DATABASE_URL: env.config.DATABASE_URL,
+      DATABASE_URL: database.url,
       REDIS_URL: redis.url,
-      QUEUE_PREFIX: env.config.QUEUE_PREFIX,
+      QUEUE_PREFIX: database.queuePrefix,
       PORT: String(ports.http),
       HOST: '127.0.0.1',
       METRICS_HOST: '127.0.0.1',
@@ -197,7 +201,7 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
     start('node-exporter', 'prometheus-node-exporter', [
       `--web.listen-address=127.0.0.1:${ports['node-exporter']}`,
     ]);
-    const pgUrl = new URL(env.config.DATABASE_URL);
+    const pgUrl = new URL(database.url);
     const dsn = `postgresql://${encodeURIComponent(pgUrl.username || process.env.PGUSER || userInfo().username)}@${pgUrl.hostname}:${pgUrl.port || 5432}${pgUrl.pathname}?sslmode=disable`;
     start(
       'postgres-exporter',
@@ -266,13 +270,12 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
       });
       // Work for the roles: a health check every second, one that always fails every 2 seconds
       // (three attempts each), and a speed test.
-      await env.db.models.PeriodicTask.bulkCreate([
+      await addIntervalSchedules(owner!, [
         {
           name: 'check',
           task: 'system.http_check',
-          scheduleType: 'interval',
-          intervalEvery: 1,
-          intervalPeriod: 'seconds',
+          every: 1,
+          period: 'seconds',
         },
         {
           name: 'failing check',
@@ -282,16 +285,14 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
             expectStatus: [599],
             timeoutMs: 1000,
           },
-          scheduleType: 'interval',
-          intervalEvery: 2,
-          intervalPeriod: 'seconds',
+          every: 2,
+          period: 'seconds',
         },
         {
           name: 'measure',
           task: 'speedtester.run_speedtest',
-          scheduleType: 'interval',
-          intervalEvery: 1,
-          intervalPeriod: 'hours',
+          every: 1,
+          period: 'hours',
         },
       ]);
       // Every target but cAdvisor is up.
@@ -340,7 +341,7 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
         '-v',
         `reader=${readerRole}`,
         '-d',
-        env.config.DATABASE_URL,
+        database.url,
         '-f',
         join(REPO_ROOT, 'grafana/reader-role.sql'),
       ],
@@ -350,7 +351,7 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
       },
     );
     assert.equal(psql.status, 0, `${psql.stdout}${psql.stderr}`);
-    const readerUrl = new URL(databaseUrl(new URL(env.config.DATABASE_URL).pathname.slice(1)));
+    const readerUrl = new URL(databaseUrl(database.name));
     readerUrl.username = readerRole;
     readerUrl.password = 'test-only-reader-password';
     reader = new pg.Client({ connectionString: readerUrl.toString() });
@@ -376,7 +377,8 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
     await all;
     clearTimeout(timer);
     await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
-    await env?.cleanup();
+    await owner?.end().catch(() => undefined);
+    await database?.drop(redis?.url);
     // The role owns nothing once its database is gone; it only has to go.
     spawnSync('psql', [
       '-d',
@@ -390,10 +392,9 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
   });
 
   test('a speed test below its floor reaches the webhook and Slack through Alertmanager, with its labels', async () => {
-    const latest = await env!.db.sequelize.query<{ name: string }>(
+    const { rows: latest } = await owner!.query<{ name: string }>(
       `SELECT s.name FROM speedtests t JOIN speedtest_servers s ON s.id = t.server_id
         WHERE t.task_result_id IS NOT NULL ORDER BY t.started_at DESC LIMIT 1`,
-      { type: QueryTypes.SELECT },
     );
     const server = latest[0]!.name;
     const alerts = () =>
@@ -603,62 +604,3 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
     );
   });
 });
-
-/** Speed tests of two engines, three servers in two countries, with pinged candidates. */
-async function storeSpeedtests(env: TestEnv): Promise<void> {
-  const servers = [
-    {
-      id: '101',
-      name: 'Amsterdam One',
-      sponsor: 'AMS-IX',
-      country: 'Netherlands',
-      countryCode: 'NL',
-      lat: 52.37,
-      lon: 4.89,
-    },
-    {
-      id: '102',
-      name: 'Frankfurt',
-      sponsor: 'DE-CIX',
-      country: 'Germany',
-      countryCode: 'DE',
-      lat: 50.11,
-      lon: 8.68,
-    },
-    {
-      id: '103',
-      name: 'Rotterdam',
-      sponsor: 'Example',
-      country: 'Netherlands',
-      countryCode: 'NL',
-      lat: 51.92,
-      lon: 4.48,
-    },
-  ];
-  for (let i = 0; i < 6; i++) {
-    const server = servers[i % servers.length]!;
-    const result: SpeedtestResult = {
-      engine: i % 2 ? 'ookla' : 'librespeed',
-      startedAt: new Date(Date.now() - (i + 1) * 3_600_000),
-      downloadBps: 80e6 + i * 1e6,
-      uploadBps: 20e6 + i * 1e6,
-      pingMs: 10 + i,
-      jitterMs: 1 + i / 10,
-      packetLoss: 0,
-      bytesReceived: 100e6,
-      bytesSent: 25e6,
-      durationMs: 20_000,
-      server,
-      pinged: servers.map((candidate, n) => ({
-        server: { ...candidate, distanceKm: 10 + n * 100 },
-        latencyMs: 10 + n * 5,
-        chosen: candidate.id === server.id,
-      })),
-      client: { ip: '192.0.2.10', isp: 'Example ISP', countryCode: 'NL', lat: 52.1, lon: 5.1 },
-      resultUrl: i % 2 ? `https://www.speedtest.net/result/c/fixture-${i}` : null,
-      selfTest: false,
-      raw: { fixture: i },
-    };
-    await storeSpeedtest(env.db, result);
-  }
-}

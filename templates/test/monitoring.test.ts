@@ -9,16 +9,13 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { REPO_ROOT } from '../../app/test/helpers/child.ts';
+import { REPO_ROOT } from '../../contract/paths.ts';
 import { DATASOURCES } from '../../grafana/lib.ts';
 import { alertRuleGroups } from '../../prometheus/rules.ts';
 import { renderAlertmanagerConfig } from '../alertmanager.ts';
-import {
-  GRAFANA_READER_PASSWORD_ENV,
-  RENDERED,
-  resolveEnvironment,
-  serviceCatalogue,
-} from '../catalogue.ts';
+import { GRAFANA_READER_PASSWORD_ENV } from '../../contract/database.ts';
+import { RENDERED } from '../../contract/paths.ts';
+import { resolveEnvironment, serviceCatalogue } from '../catalogue/index.ts';
 import { renderAll, writeRendered, type RenderedFile } from '../render.ts';
 import { ruleFileDocument } from '../prometheus.ts';
 import { generateSecrets, loadOrCreateSecrets, SECRET_NAMES } from '../secrets.ts';

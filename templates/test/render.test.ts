@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { REPO_ROOT } from '../../app/test/helpers/child.ts';
+import { REPO_ROOT } from '../../contract/paths.ts';
 import { renderAll, writeRendered } from '../render.ts';
 import {
   generateSecrets,

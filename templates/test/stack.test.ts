@@ -4,8 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { REPO_ROOT } from '../../app/test/helpers/child.ts';
-import { tempDir } from './helpers/deployment.ts';
+import { REPO_ROOT } from '../../contract/paths.ts';
+import { tempDir } from '../../testing/files.ts';
 
 const dir = tempDir();
 after(() => dir.remove());

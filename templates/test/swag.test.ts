@@ -13,11 +13,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { spawnTs, type Child } from '../../app/test/helpers/child.ts';
-import { createTestEnv, type TestEnv } from '../../app/test/helpers/env.ts';
-import { freePort } from '../../app/test/helpers/ports.ts';
-import { waitFor } from '../../app/test/helpers/wait.ts';
-import { RENDERED, resolveEnvironment, serviceCatalogue } from '../catalogue.ts';
+import { spawnTs, type Child } from '../../testing/child.ts';
+import { BASE_REDIS_URL, migratedDatabase, type ScratchDatabase } from '../../testing/database.ts';
+import { freePort } from '../../testing/ports.ts';
+import { waitFor } from '../../testing/wait.ts';
+import { RENDERED } from '../../contract/paths.ts';
+import { resolveEnvironment, serviceCatalogue } from '../catalogue/index.ts';
 import type { DeploymentConfig, PublicSite } from '../config.ts';
 import { renderAll } from '../render.ts';
 import { generateSecrets, type Secrets } from '../secrets.ts';
@@ -118,7 +119,7 @@ describe('end to end: nginx with a self-signed certificate in front of the web r
   const fixture = configFixture();
   let config: DeploymentConfig;
   let secrets: Secrets;
-  let env: TestEnv;
+  let database: ScratchDatabase | undefined;
   let standIn: SwagStandIn;
   let web: Child | undefined;
   let nginx: RunningNginx | undefined;
@@ -132,7 +133,7 @@ describe('end to end: nginx with a self-signed certificate in front of the web r
   before(async () => {
     config = fixture.config();
     secrets = generateSecrets();
-    env = await createTestEnv();
+    database = await migratedDatabase();
     const [webPort, metricsPort, upstreamPort] = [
       await freePort(),
       await freePort(),
@@ -149,9 +150,9 @@ describe('end to end: nginx with a self-signed certificate in front of the web r
     web = spawnTs('app/src/main.ts', ['web'], {
       ...catalogueEnv,
       LOG_LEVEL: 'warn',
-      DATABASE_URL: env.config.DATABASE_URL,
-      REDIS_URL: env.config.REDIS_URL,
-      QUEUE_PREFIX: env.config.QUEUE_PREFIX,
+      DATABASE_URL: database.url,
+      REDIS_URL: BASE_REDIS_URL,
+      QUEUE_PREFIX: database.queuePrefix,
       HOST: '127.0.0.1',
       PORT: String(webPort),
       METRICS_HOST: '127.0.0.1',
@@ -213,7 +214,7 @@ describe('end to end: nginx with a self-signed certificate in front of the web r
       await web.exited;
     }
     await new Promise<void>((resolve) => (upstream ? upstream.close(() => resolve()) : resolve()));
-    await env?.cleanup();
+    await database?.drop();
     fixture.remove();
   });
 

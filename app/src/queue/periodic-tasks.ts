@@ -3,15 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import { UniqueConstraintError } from 'sequelize';
 import type { Database } from '../db/index.ts';
+import { NotFoundError } from '../errors.ts';
 import type { PeriodicTask } from '../db/models.ts';
 import type { QueueName, TaskRegistry } from '../tasks/registry.ts';
 import { issuesOf, parseOrThrow, ValidationError } from '../validation.ts';
 import { jobOptions, type Queues } from './queues.ts';
 import { periodicTaskFields, periodicTaskSchema, rowToSpec, specToColumns } from './schedule.ts';
-
-export class NotFoundError extends Error {
-  override name = 'NotFoundError';
-}
 
 export class PeriodicTasks {
   readonly #db: Database;
@@ -107,7 +104,7 @@ export async function enqueueTask(
     throw new ValidationError([
       {
         path: 'task',
-        message: `unknown task "${name}"; known tasks: ${registry.names().join(', ')}`,
+        message: registry.unknownTask(name),
       },
     ]);
   }

@@ -109,7 +109,7 @@ export function periodicTaskSchema(registry: TaskRegistry) {
       ctx.addIssue({
         code: 'custom',
         path: ['task'],
-        message: `unknown task "${value.task}"; known tasks: ${registry.names().join(', ')}`,
+        message: registry.unknownTask(value.task),
       });
       return;
     }

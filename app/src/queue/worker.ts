@@ -135,7 +135,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     };
 
     if (!task) {
-      const error = `unknown task "${job.name}"; this worker knows ${registry.names().join(', ')}`;
+      const error = registry.unknownTask(job.name);
       await finish('failed', { error }, true);
       throw new UnrecoverableError(error);
     }

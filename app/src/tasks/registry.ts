@@ -2,10 +2,13 @@
 // for retries, backoff, timeout and queue. The scheduler, the API and the worker all validate
 // against the same definitions, so an invalid schedule is refused when it is written, not at 3 a.m.
 import type { z } from 'zod';
+import { QUEUE_NAMES, type QueueName } from '../../../contract/queues.ts';
+import { UnknownTaskError, unknownTaskMessage } from '../errors.ts';
 
-/** Queues the worker consumes. `speedtests` runs one job at a time across the cluster. */
-export const QUEUE_NAMES = ['default', 'speedtests'] as const;
-export type QueueName = (typeof QUEUE_NAMES)[number];
+export { UnknownTaskError };
+
+/** Queues the worker consumes (contract/queues.ts). `speedtests` runs one job at a time across the cluster. */
+export { QUEUE_NAMES, type QueueName };
 /** Jobs of a queue running at once across the whole cluster (null: only per-worker limits). */
 export const QUEUE_GLOBAL_CONCURRENCY: Record<QueueName, number | null> = {
   default: null,
@@ -43,10 +46,6 @@ export function defineTask<Kwargs extends z.ZodType, Result>(
   return definition;
 }
 
-export class UnknownTaskError extends Error {
-  override name = 'UnknownTaskError';
-}
-
 export class TaskRegistry {
   readonly #tasks = new Map<string, TaskDefinition>();
 
@@ -64,9 +63,13 @@ export class TaskRegistry {
 
   require(name: string): TaskDefinition {
     const task = this.#tasks.get(name);
-    if (!task)
-      throw new UnknownTaskError(`unknown task "${name}"; known tasks: ${this.names().join(', ')}`);
+    if (!task) throw new UnknownTaskError(this.unknownTask(name));
     return task;
+  }
+
+  /** What to say of a task name that is not here (one wording for the API, portal and worker). */
+  unknownTask(name: string): string {
+    return unknownTaskMessage(name, this.names());
   }
 
   names(): string[] {

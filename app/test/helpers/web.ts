@@ -6,7 +6,7 @@ import { Queues } from '../../src/queue/queues.ts';
 import { createRedis } from '../../src/queue/redis.ts';
 import { createWebApp, type WebDeps } from '../../src/web/app.ts';
 import type { TestEnv } from './env.ts';
-import { freePort } from './ports.ts';
+import { freePort } from '../../../testing/ports.ts';
 import { testRegistry } from './tasks.ts';
 
 export interface ServedWebApp {

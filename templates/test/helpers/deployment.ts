@@ -1,9 +1,9 @@
 // Deployment configurations for tests: a throwaway SSH key, a valid configuration object with
 // overrides, and the same written as a JSON file (what a person's file would hold).
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir, type TempDir } from '../../../testing/files.ts';
 import { parseDeploymentConfig, type DeploymentConfig } from '../../config.ts';
 
 /** A fresh ed25519 public key in OpenSSH's one-line format (the private half is thrown away). */
@@ -17,16 +17,6 @@ export function sshPublicKey(comment = 'refresher-test'): string {
   };
   const blob = Buffer.concat([field(Buffer.from('ssh-ed25519')), field(raw)]);
   return `ssh-ed25519 ${blob.toString('base64')} ${comment}`;
-}
-
-export interface TempDir {
-  path: string;
-  remove(): void;
-}
-
-export function tempDir(prefix = 'refresher-templates-'): TempDir {
-  const path = mkdtempSync(join(tmpdir(), prefix));
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
 type Json = Record<string, unknown>;

@@ -14,6 +14,7 @@ import {
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { randomUUID } from 'node:crypto';
+import { errorCode } from '../../errors.ts';
 import {
   SpeedtestError,
   stoppedError,
@@ -274,13 +275,11 @@ function upload(server: LibreSpeedServer, input: EngineInput): Promise<Measureme
   });
 }
 
+/** Nothing answers at that address at all (as opposed to a server that fails mid-test). */
+const NO_ROUTE_CODES = ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'];
+
 function isNoRoute(error: unknown): boolean {
-  const code =
-    (error as { code?: string; cause?: { code?: string } })?.code ??
-    (error as { cause?: { code?: string } })?.cause?.code;
-  return ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(
-    code ?? '',
-  );
+  return NO_ROUTE_CODES.includes(errorCode(error) ?? '');
 }
 
 export function libreSpeedEngine(options: LibreSpeedOptions): SpeedtestEngine {

@@ -2,7 +2,7 @@
 // problems of a submitted form next to it.
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from '../../log.ts';
-import { NotFoundError } from '../../queue/periodic-tasks.ts';
+import { NotFoundError } from '../../errors.ts';
 import type { FieldIssue } from '../../validation.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { render } from './layout.ts';

@@ -17,6 +17,7 @@ import { issuesOf, ValidationError, type FieldIssue } from '../../validation.ts'
 import { html, type SafeHtml } from '../html.ts';
 import { DASH, dateTimeInput, status, time } from './format.ts';
 import { ADMIN, csrfField, redirectWithNotice, render } from './layout.ts';
+import { pathId, serialId } from '../ids.ts';
 import { asyncPage, fieldError, issueList, NotFoundPage } from './pages.ts';
 
 const PERIODS = ['seconds', 'minutes', 'hours', 'days'] as const;
@@ -320,9 +321,9 @@ export function periodicTaskPages(deps: {
   const tasks = new PeriodicTasks(deps.db, deps.registry, deps.queues);
   const base = `${ADMIN}/periodic-tasks`;
   const idOf = (request: Request): number => {
-    const id = String(request.params.id);
-    if (!/^\d{1,9}$/.test(id)) throw new NotFoundPage(`There is no periodic task ${id}.`);
-    return Number(id);
+    const id = pathId(serialId, request.params.id);
+    if (id === undefined) throw new NotFoundPage(`There is no periodic task ${request.params.id}.`);
+    return id;
   };
 
   router.get(

@@ -16,6 +16,7 @@ import { decodeCursor, encodeCursor } from '../api/pagination.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { speedtestChart } from './chart.ts';
 import { DASH, dateInput, mbps, ms, num, queryString, status, time } from './format.ts';
+import { bigserialId, pathId } from '../ids.ts';
 import { ADMIN, render } from './layout.ts';
 import { asyncPage, issueList, NotFoundPage, withoutEmpty } from './pages.ts';
 
@@ -218,9 +219,9 @@ export function speedtestPages(db: Database): Router {
   router.get(
     '/speedtests/:id',
     asyncPage(async (request, response) => {
-      const id = String(request.params.id);
-      const test = /^\d+$/.test(id) ? await history.detail(id) : null;
-      if (!test) throw new NotFoundPage(`There is no speed test ${id}.`);
+      const id = pathId(bigserialId, request.params.id);
+      const test = id === undefined ? null : await history.detail(id);
+      if (!test) throw new NotFoundPage(`There is no speed test ${request.params.id}.`);
       // The same server's results up to this one, so the chart shows how this run compares.
       const around = await history.all(
         {

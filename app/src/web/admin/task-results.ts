@@ -15,6 +15,7 @@ import { issuesOf, type FieldIssue } from '../../validation.ts';
 import { decodeCursor, encodeCursor } from '../api/pagination.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { DASH, dateInput, ms, queryString, status, time } from './format.ts';
+import { bigserialId, pathId } from '../ids.ts';
 import { ADMIN, render } from './layout.ts';
 import { asyncPage, issueList, NotFoundPage, withoutEmpty } from './pages.ts';
 
@@ -132,9 +133,9 @@ export function taskResultPages(db: Database, registry: TaskRegistry): Router {
   router.get(
     '/task-results/:id',
     asyncPage(async (request, response) => {
-      const id = String(request.params.id);
-      const row = /^\d+$/.test(id) ? await db.models.TaskResult.findByPk(id) : null;
-      if (!row) throw new NotFoundPage(`There is no task result ${id}.`);
+      const id = pathId(bigserialId, request.params.id);
+      const row = id === undefined ? null : await db.models.TaskResult.findByPk(id);
+      if (!row) throw new NotFoundPage(`There is no task result ${request.params.id}.`);
       render(request, response, {
         title: `${row.task} · ${row.status}`,
         section: '/task-results',

@@ -10,6 +10,7 @@ import { changePassword, createUser, setUserActive } from '../auth/users.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { DASH, status, time } from './format.ts';
 import { ADMIN, csrfField, redirectWithNotice, render } from './layout.ts';
+import { pathId, serialId } from '../ids.ts';
 import { asyncPage, fieldError, ForbiddenPage, issueList, NotFoundPage } from './pages.ts';
 
 type Form = Record<string, string | undefined>;
@@ -115,9 +116,9 @@ export function userPages(db: Database): Router {
     next();
   };
   const idOf = (request: Request): number => {
-    const id = String(request.params.id);
-    if (!/^\d{1,9}$/.test(id)) throw new NotFoundPage(`There is no user ${id}.`);
-    return Number(id);
+    const id = pathId(serialId, request.params.id);
+    if (id === undefined) throw new NotFoundPage(`There is no user ${request.params.id}.`);
+    return id;
   };
 
   router.get(
@@ -293,11 +294,10 @@ export function userPages(db: Database): Router {
   router.post(
     '/account/tokens/:id/revoke',
     asyncPage(async (request, response) => {
-      const id = String(request.params.id);
+      const id = pathId(serialId, request.params.id);
       const revoked =
-        /^\d{1,9}$/.test(id) &&
-        (await revokeApiToken(db, currentUser(response.locals).id, Number(id)));
-      if (!revoked) throw new NotFoundPage(`You have no token ${id}.`);
+        id !== undefined && (await revokeApiToken(db, currentUser(response.locals).id, id));
+      if (!revoked) throw new NotFoundPage(`You have no token ${request.params.id}.`);
       redirectWithNotice(request, response, `${ADMIN}/account`, 'The token is revoked.');
     }),
   );

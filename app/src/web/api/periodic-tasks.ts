@@ -8,9 +8,8 @@ import {
   schedulePreviewInput,
 } from '../../queue/schedule-description.ts';
 import { nextRunTimes, periodicTaskFields, rowToSpec } from '../../queue/schedule.ts';
+import { serialIdParams } from '../ids.ts';
 import { endpoint } from './route.ts';
-
-const id = z.object({ id: z.coerce.number().int().positive() });
 
 export const periodicTaskOut = periodicTaskFields.extend({
   id: z.int(),
@@ -53,7 +52,7 @@ export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<
       path: '/periodic-tasks/:id',
       summary: 'One periodic task',
       tag,
-      params: id,
+      params: serialIdParams,
       response: periodicTaskOut,
       handler: async ({ params }) => presentPeriodicTask(await tasks.get(params.id)),
     }),
@@ -72,7 +71,7 @@ export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<
       path: '/periodic-tasks/:id',
       summary: 'Change some fields (enable/disable with {"enabled": …}); validated as a whole',
       tag,
-      params: id,
+      params: serialIdParams,
       body: periodicTaskFields.partial(),
       response: periodicTaskOut,
       handler: async ({ params, request }) =>
@@ -83,7 +82,7 @@ export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<
       path: '/periodic-tasks/:id',
       summary: 'Delete a periodic task (its past results stay, unlinked)',
       tag,
-      params: id,
+      params: serialIdParams,
       handler: async ({ params }) => {
         await tasks.remove(params.id);
       },
@@ -93,7 +92,7 @@ export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<
       path: '/periodic-tasks/:id/run',
       summary: 'Queue one run now, whatever the schedule says',
       tag,
-      params: id,
+      params: serialIdParams,
       response: z.object({ jobId: z.string() }),
       status: 202,
       handler: async ({ params }) => ({ jobId: await tasks.runNow(params.id) }),

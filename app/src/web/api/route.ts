@@ -3,7 +3,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { User } from '../../db/models.ts';
-import { NotFoundError } from '../../queue/periodic-tasks.ts';
+import { NotFoundError } from '../../errors.ts';
 import { issuesOf, ValidationError } from '../../validation.ts';
 import { currentUser } from '../auth/middleware.ts';
 

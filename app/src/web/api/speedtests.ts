@@ -1,7 +1,7 @@
 // /speedtests (list, detail, CSV, summary), /servers and /clients: the results a user charts.
 import { z } from 'zod';
 import type { Database } from '../../db/index.ts';
-import { NotFoundError } from '../../queue/periodic-tasks.ts';
+import { NotFoundError } from '../../errors.ts';
 import {
   speedtestDetail,
   speedtestFilters,
@@ -12,6 +12,7 @@ import {
 } from '../../speedtest/history.ts';
 import { ENGINE_NAMES } from '../../speedtest/index.ts';
 import { decodeCursor, encodeCursor, pageQuery } from './pagination.ts';
+import { bigserialIdParams } from '../ids.ts';
 import { endpoint } from './route.ts';
 
 function csvField(value: unknown): string {
@@ -73,7 +74,7 @@ export function speedtestEndpoints(db: Database) {
       path: '/speedtests/:id',
       summary: 'One speed test with its server, client and every pinged server',
       tag,
-      params: z.object({ id: z.string().regex(/^\d+$/, 'expected a numeric id') }),
+      params: bigserialIdParams,
       response: speedtestDetail,
       handler: async ({ params }) => {
         const test = await history.detail(params.id);

@@ -6,9 +6,10 @@ import type { TaskResult } from '../../db/models.ts';
 import { enqueueTask } from '../../queue/periodic-tasks.ts';
 import type { Queues } from '../../queue/queues.ts';
 import { TASK_STATUSES, taskResultFilters, taskResultPage } from '../../queue/task-history.ts';
-import { NotFoundError } from '../../queue/periodic-tasks.ts';
+import { NotFoundError } from '../../errors.ts';
 import type { TaskRegistry } from '../../tasks/registry.ts';
 import { decodeCursor, encodeCursor, pageQuery } from './pagination.ts';
+import { bigserialIdParams } from '../ids.ts';
 import { endpoint } from './route.ts';
 
 const resultOut = z.object({
@@ -109,7 +110,7 @@ export function taskEndpoints(db: Database, registry: TaskRegistry, queues: Queu
       path: '/task-results/:id',
       summary: 'One run, with its logs and error',
       tag: 'task results',
-      params: z.object({ id: z.string().regex(/^\d+$/, 'expected a numeric id') }),
+      params: bigserialIdParams,
       response: resultOut,
       handler: async ({ params }) => {
         const row = await db.models.TaskResult.findByPk(params.id);

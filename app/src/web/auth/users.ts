@@ -7,7 +7,7 @@ import type { Database } from '../../db/index.ts';
 import type { User } from '../../db/models.ts';
 import type { Logger } from '../../log.ts';
 import { parseOrThrow, ValidationError } from '../../validation.ts';
-import { NotFoundError } from '../../queue/periodic-tasks.ts';
+import { NotFoundError } from '../../errors.ts';
 import { hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
 
 export const usernameSchema = z

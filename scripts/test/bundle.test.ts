@@ -9,16 +9,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { tempDir } from '../../templates/test/helpers/deployment.ts';
-import {
-  BUNDLE_FILE,
-  bundleApp,
-  EXTERNAL_PACKAGES,
-  REPO_ROOT,
-  type BundleResult,
-} from '../../scripts/lib/bundle.ts';
-import type { Child } from './helpers/child.ts';
-import { parseDockerfile } from './helpers/dockerfile.ts';
+import { tempDir } from '../../testing/files.ts';
+import { BUNDLE_FILE, REPO_ROOT } from '../../contract/paths.ts';
+import { bundleApp, EXTERNAL_PACKAGES, type BundleResult } from '../lib/bundle.ts';
+import type { Child } from '../../testing/child.ts';
+import { parseDockerfile } from '../../testing/dockerfile.ts';
 import {
   BASE_DATABASE_URL,
   BASE_REDIS_URL,
@@ -26,9 +21,9 @@ import {
   deleteRedisPrefix,
   dropDatabase,
   uniqueName,
-} from './helpers/env.ts';
-import { freePort } from './helpers/ports.ts';
-import { waitFor } from './helpers/wait.ts';
+} from '../../testing/database.ts';
+import { freePort } from '../../testing/ports.ts';
+import { waitFor } from '../../testing/wait.ts';
 
 const dir = tempDir('refresher-bundle-');
 const appDir = join(dir.path, 'app');

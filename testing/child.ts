@@ -1,8 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { REPO_ROOT } from '../contract/paths.ts';
 import { waitFor } from './wait.ts';
-
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 export interface Child {
   process: ChildProcess;
@@ -39,4 +37,18 @@ export async function waitForOutput(
     timeoutMs,
     what: `output matching ${pattern}:\n${child.output()}`,
   });
+}
+
+/** Runs a TypeScript file under tsx to its end, with only PATH and HOME of this environment. */
+export function runTs(
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', file, ...args], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

@@ -1,0 +1,177 @@
+// The app's environment: every variable a role reads, its type, default and message. It lives in
+// the leaf module because three layers must agree on it: the app parses it at start
+// (app/src/config.ts), the service catalogue sets it per container (templates/catalogue/, where a
+// misspelt name is a compile error), and the tests check the rendered compose file against it.
+import { z } from 'zod';
+import { PORTS } from './ports.ts';
+import { DEFAULT_QUEUE_PREFIX } from './queues.ts';
+
+// Digits only: Number() would also take "0x10", "1e3" or " " (as 0), which no one means in a port.
+const digits = (message: string) => z.string().trim().regex(/^\d+$/, message).transform(Number);
+const port = digits('expected a TCP port number').pipe(
+  z
+    .number()
+    .min(1, 'expected a TCP port between 1 and 65535')
+    .max(65535, 'expected a TCP port between 1 and 65535'),
+);
+const positiveInt = digits('expected a whole number').pipe(
+  z.number().positive('expected a number greater than 0'),
+);
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol.replace(/:$/, ''));
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}` },
+  );
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const envSchema = z.object({
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+
+  DATABASE_URL: url(['postgres', 'postgresql']).default('postgres://localhost:5432/refresher'),
+  /** Max connections per process; PostgreSQL's default max_connections is 100. */
+  DATABASE_POOL_MAX: positiveInt.pipe(z.number().max(100, 'expected at most 100')).default(10),
+  REDIS_URL: url(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
+  /** Prefix of every BullMQ key, so several deployments (or test runs) can share one Redis. */
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, dot, dash or underscore')
+    .default(DEFAULT_QUEUE_PREFIX),
+
+  HOST: z.string().min(1, 'expected a host name or address').default('0.0.0.0'),
+  PORT: port.default(PORTS.web),
+  /** Prometheus metrics of this role; never the public port. */
+  METRICS_PORT: port.default(PORTS.metrics),
+  METRICS_HOST: z.string().min(1, 'expected a host name or address').default('0.0.0.0'),
+
+  /**
+   * Jobs one worker runs at once on the default queue (speedtests always run one at a time).
+   * Tasks mostly wait on the network and the database, so one process keeps many in flight.
+   */
+  WORKER_CONCURRENCY: positiveInt.pipe(z.number().max(1000, 'expected at most 1000')).default(50),
+  /** How long a worker's lock on a job lasts; a crashed worker's jobs run again after it expires. */
+  WORKER_LOCK_MS: positiveInt.pipe(z.number().min(1000, 'expected at least 1000')).default(30_000),
+  /** How often workers look for jobs whose worker died (stalled jobs). */
+  WORKER_STALLED_INTERVAL_MS: positiveInt
+    .pipe(z.number().min(500, 'expected at least 500'))
+    .default(15_000),
+  /** On SIGTERM, how long running jobs may take to finish before they are put back in the queue. */
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(20_000),
+
+  /** The full reconcile of schedules that repairs any drift LISTEN/NOTIFY could have missed. */
+  SCHEDULER_RECONCILE_MS: positiveInt
+    .pipe(z.number().min(1000, 'expected at least 1000'))
+    .default(60_000),
+
+  /** Task results and speedtests older than this are deleted by maintenance.prune_results. */
+  RESULT_RETENTION_DAYS: positiveInt.default(365),
+  /** The URL the seeded health check task requests; by default this process's own /healthz. */
+  HEALTHCHECK_URL: url(['http', 'https']).optional(),
+
+  /** Create the database on start when it is missing (roles `migrate` and `all`). */
+  DATABASE_CREATE: z.stringbool({ error: 'expected true or false' }).default(true),
+
+  /**
+   * Signs session cookies. Unset: a random one per process, so sessions end at every restart and
+   * are not shared between web processes (fine on a laptop; the deployment generates one).
+   */
+  SESSION_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
+  /** How long a signed-in session lasts without activity. */
+  SESSION_MAX_AGE_HOURS: positiveInt
+    .pipe(z.number().max(24 * 30, 'expected at most 720'))
+    .default(12),
+  /**
+   * Which proxies to believe about the client's address and scheme (Express "trust proxy"):
+   * false, true, a hop count, or addresses/CIDRs/names such as loopback or uniquelocal.
+   */
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .transform((value): boolean | number | string =>
+      value === 'true'
+        ? true
+        : value === 'false'
+          ? false
+          : /^\d+$/.test(value)
+            ? Number(value)
+            : value,
+    )
+    .default(false),
+
+  /**
+   * The first admin, created by the web role at start when no user of that name exists. Both or
+   * neither; there is no default account. The password is only hashed, never stored as given.
+   */
+  ADMIN_USERNAME: z.string().trim().toLowerCase().optional(),
+  ADMIN_PASSWORD: z.string().optional(),
+
+  /** The engine of scheduled speed tests when a task's kwargs name none. */
+  SPEEDTEST_ENGINE: z.enum(['librespeed', 'ookla']).default('librespeed'),
+  /**
+   * Comma-separated servers to measure against when a task's kwargs name none: LibreSpeed backend
+   * URLs (librespeed) or server ids (ookla). Empty: a server list, else the built-in target.
+   */
+  SPEEDTEST_SERVERS: z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .default([]),
+  /** Measured time per direction of a scheduled test, when its kwargs say none (1 s to 60 s). */
+  SPEEDTEST_DURATION_MS: positiveInt
+    .pipe(z.number().min(1_000, 'expected at least 1000').max(60_000, 'expected at most 60000'))
+    .default(10_000),
+  /**
+   * The interval "Process Speed Test" is created with when the database is first migrated. After
+   * that the schedule lives in the database and is changed in the portal or the API.
+   */
+  SPEEDTEST_INTERVAL_MINUTES: positiveInt
+    .pipe(z.number().max(1_440, 'expected at most 1440 (a day)'))
+    .default(30),
+  /** Parallel connections per direction of a scheduled test, when its kwargs say none. */
+  SPEEDTEST_STREAMS: positiveInt.pipe(z.number().max(32, 'expected at most 32')).default(6),
+  /** A LibreSpeed server list (JSON) to choose from when no servers are named. */
+  SPEEDTEST_SERVER_LIST_URL: url(['http', 'https']).optional(),
+  /** Where the worker reaches this deployment's own target; by default this process's. */
+  SPEEDTEST_SELF_URL: url(['http', 'https']).optional(),
+  /** Serve the built-in speed test target (LibreSpeed endpoints) from the web role. */
+  SPEEDTEST_TARGET_ENABLED: z.stringbool({ error: 'expected true or false' }).default(true),
+  /** The path the target is mounted under. */
+  SPEEDTEST_TARGET_PATH: z
+    .string()
+    .regex(
+      /^\/[A-Za-z0-9_\-/]*[A-Za-z0-9_-]$/,
+      'expected a path such as /speedtest, without a trailing slash',
+    )
+    .default('/speedtest'),
+  /** Requests per minute one client address may make to the target (a test makes a few dozen). */
+  SPEEDTEST_TARGET_RATE_LIMIT: positiveInt.default(600),
+
+  /**
+   * The official Ookla `speedtest` CLI the `ookla` engine runs. Absolute, because the worker's
+   * working directory is no one's business; unset, the engine refuses to run (it never downloads).
+   */
+  OOKLA_SPEEDTEST_BIN: z
+    .string()
+    .refine((path) => path.startsWith('/'), 'expected an absolute path to the Ookla speedtest CLI')
+    .optional(),
+  /** Accept Ookla's licence and GDPR terms on the operator's behalf; a person has to say so. */
+  OOKLA_ACCEPT_LICENSE: z.stringbool({ error: 'expected true or false' }).default(false),
+  /** Where the `ookla` engine learns candidate servers with their coordinates. */
+  OOKLA_SERVER_LIST_URL: url(['http', 'https']).default(
+    'https://www.speedtest.net/api/js/servers?engine=js&limit=10',
+  ),
+});
+
+/** The variables' names, each typed: what the catalogue may set on an app container. */
+export type AppEnvName = keyof z.input<typeof envSchema>;
