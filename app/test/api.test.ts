@@ -187,6 +187,10 @@ describe('REST API', () => {
     assert.equal((await call('DELETE', `/periodic-tasks/${id}`)).status, 204);
     assert.equal((await call('GET', `/periodic-tasks/${id}`)).status, 404);
     assert.equal((await call('GET', '/periodic-tasks/abc')).status, 400);
+    // Ids too long for their column are refused by the same schema, before any query runs.
+    assert.equal((await call('GET', '/periodic-tasks/12345678901')).status, 400);
+    assert.equal((await call('GET', '/speedtests/99999999999999999999')).status, 400);
+    assert.equal((await call('GET', '/task-results/99999999999999999999')).status, 400);
   });
 
   test('tasks: the catalogue with kwargs schemas, and ad-hoc runs', async () => {

@@ -124,6 +124,9 @@ describe('admin portal', () => {
     assert.match(detail, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
     assert.match(await page(admin, '/admin/speedtests/999999', 404), /no speed test 999999/);
     await page(admin, '/admin/speedtests/abc', 404);
+    // Past bigint: a 404 page, not a database error.
+    await page(admin, '/admin/speedtests/99999999999999999999', 404);
+    await page(admin, '/admin/task-results/99999999999999999999', 404);
   });
 
   test('periodic task editor: bad input names each field and saves nothing', async () => {
