@@ -28,6 +28,14 @@ export default tseslint.config(
     },
   },
   {
+    // Root CommonJS configs (.dependency-cruiser.cjs: the tool loads its config with require).
+    files: ['*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { module: 'writable', require: 'readonly' },
+    },
+  },
+  {
     rules: {
       '@typescript-eslint/no-unused-vars': [
         'error',
