@@ -48,9 +48,9 @@ const CONNECTION_CODES = new Set([
 const CONNECTION_ERROR_NAMES =
   /^Sequelize(Connection|ConnectionRefused|ConnectionTimedOut|HostNotReachable|HostNotFound|ConnectionAcquireTimeout)Error$/;
 
-// pg and ioredis say some of it only in words.
+// pg and ioredis say some of it only in words (ioredis's errors may carry the code in the message).
 const CONNECTION_MESSAGES =
-  /Connection terminated|connection is closed|Client has encountered a connection error|Stream isn't writeable|max retries per request/i;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Connection terminated|connection is closed|Client has encountered a connection error|Stream isn't writeable|max retries per request/i;
 
 /**
  * True for errors that mean "PostgreSQL or Redis cannot be reached right now": worth retrying,

@@ -5,6 +5,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import type { IntervalPeriod, PeriodicTask } from '../db/models.ts';
 import { QUEUE_NAMES, type TaskRegistry } from '../tasks/registry.ts';
+import type { SchedulerRepeat } from './bullmq-internals.ts';
 
 const PERIOD_MS: Record<IntervalPeriod, number> = {
   seconds: 1_000,
@@ -220,19 +221,10 @@ export function intervalMs(schedule: Extract<Schedule, { type: 'interval' }>): n
 /** BullMQ needs an interval even for a one-shot scheduler; a year never comes with limit 1. */
 const CLOCKED_EVERY_MS = 365 * 86_400_000;
 
-export interface RepeatOptions {
-  every?: number;
-  pattern?: string;
-  tz?: string;
-  startDate?: number;
-  endDate?: number;
-  limit?: number;
-}
-
 /** The BullMQ job-scheduler options that make a row's schedule. */
-export function repeatOptions(row: PeriodicTaskColumns): RepeatOptions {
+export function repeatOptions(row: PeriodicTaskColumns): SchedulerRepeat {
   const schedule = rowToSchedule(row);
-  const options: RepeatOptions = {};
+  const options: SchedulerRepeat = {};
   if (schedule.type === 'interval') options.every = intervalMs(schedule);
   if (schedule.type === 'crontab')
     Object.assign(options, { pattern: schedule.expression, tz: schedule.timezone });

@@ -8,16 +8,24 @@
 //   is removed; an unchanged row is never touched, so its next run keeps its time.
 // - Adding a scheduler is idempotent in BullMQ (the next job's id is derived from the scheduler id
 //   and the due instant), so two scheduler processes at once cannot produce a run twice.
-import type { Client as PgClient } from 'pg';
+//
+// The parts: createReconciler (below) makes Redis match the rows, ReconcileRequests
+// (reconcile-requests.ts) serves the requests for it one at a time, listenForChanges
+// (scheduler-listen.ts) turns NOTIFYs into requests; startScheduler wires them together.
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
-import { createPgClient } from '../db/connection.ts';
+import { isConnectionError } from '../errors.ts';
 import type { Database } from '../db/index.ts';
 import type { PeriodicTask } from '../db/models.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import { QUEUE_NAMES, type QueueName, type TaskRegistry } from '../tasks/registry.ts';
 import { jobOptions, Queues, type JobData } from './queues.ts';
+import { schedulerIds } from './bullmq-internals.ts';
+import { ReconcileRequests } from './reconcile-requests.ts';
 import { createRedis } from './redis.ts';
+import { listenForChanges } from './scheduler-listen.ts';
 import { repeatOptions, scheduleRevision } from './schedule.ts';
 
 export const NOTIFY_CHANNEL = 'periodic_tasks_changed';
@@ -42,10 +50,7 @@ export interface ReconcileReport {
 
 /** Errors about one row's schedule, as opposed to Redis being unreachable. */
 function isRowError(error: unknown): boolean {
-  const message = (error as Error)?.message ?? '';
-  return !/ECONNREFUSED|ECONNRESET|Connection is closed|ETIMEDOUT|max retries|Stream isn't writeable/i.test(
-    message,
-  );
+  return !isConnectionError(error);
 }
 
 export interface RunningScheduler {
@@ -64,11 +69,16 @@ export function schedulerId(periodicTaskId: number, revision: string): string {
   return `${SCHEDULER_ID_PREFIX}${periodicTaskId}:${revision}`;
 }
 
-export async function startScheduler(deps: SchedulerDeps): Promise<RunningScheduler> {
-  const { config, log, db, registry, metrics } = deps;
-  const connection = createRedis(config.REDIS_URL, { log, name: 'scheduler' });
-  const queues = new Queues(connection, config.QUEUE_PREFIX, log);
-  let closed = false;
+/**
+ * What a reconcile does: reads the rows that should be scheduled, lists the job schedulers Redis
+ * has, and adds and removes schedulers until the two agree (for every row, or for some ids).
+ */
+function createReconciler(
+  deps: SchedulerDeps,
+  connection: Redis,
+  queues: Queues,
+): (ids: Set<number> | null) => Promise<ReconcileReport> {
+  const { log, db, registry, metrics } = deps;
 
   /** The schedulers that should exist: for every enabled row, or only for the given ids. */
   async function desiredSchedulers(
@@ -107,28 +117,18 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
   }
 
   /** Scheduler ids in Redis: all of ours, or only those of the given periodic tasks. */
-  async function existingSchedulers(key: string, ids: Set<number> | null): Promise<Set<string>> {
+  async function existingSchedulers(
+    queue: Queue<JobData>,
+    ids: Set<number> | null,
+  ): Promise<Set<string>> {
     if (!ids) {
-      // Only the ids: cheaper than getJobSchedulers(), which loads every scheduler's template.
-      const all = await connection.zrange(key, 0, -1);
+      const all = await schedulerIds(connection, queue);
       return new Set(all.filter((id) => id.startsWith(SCHEDULER_ID_PREFIX)));
     }
     const found = new Set<string>();
-    for (const id of ids) {
-      let cursor = '0';
-      do {
-        const [next, entries] = await connection.zscan(
-          key,
-          cursor,
-          'MATCH',
-          `${SCHEDULER_ID_PREFIX}${id}:*`,
-          'COUNT',
-          1000,
-        );
-        for (let i = 0; i < entries.length; i += 2) found.add(entries[i]!);
-        cursor = next;
-      } while (cursor !== '0');
-    }
+    for (const id of ids)
+      for (const match of await schedulerIds(connection, queue, `${SCHEDULER_ID_PREFIX}${id}:*`))
+        found.add(match);
     return found;
   }
 
@@ -144,7 +144,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     let failed = 0;
     for (const queueName of QUEUE_NAMES) {
       const queue = queues.get(queueName);
-      const existing = await existingSchedulers(queue.toKey('repeat'), ids);
+      const existing = await existingSchedulers(queue, ids);
       for (const id of existing) {
         if (desired.get(id)?.queue === queueName) {
           inForce.add(id);
@@ -185,124 +185,45 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     return { schedules: desired.size - failed, added, removed, failed };
   }
 
-  // Requests are queued and served one reconcile at a time. A full reconcile also covers any ids
-  // waiting; ids that arrive together (a burst of NOTIFYs) are served by one scoped reconcile.
-  let pendingFull = false;
-  const pendingIds = new Set<number>();
-  const fullWaiters: Array<{
-    resolve(report: ReconcileReport): void;
-    reject(error: unknown): void;
-  }> = [];
-  let draining = false;
-  let drained: Promise<void> = Promise.resolve();
-  let retryTimer: NodeJS.Timeout | undefined;
+  return reconcileOnce;
+}
 
-  function request(trigger: string, ids?: number[]): void {
-    if (closed) return;
-    metrics.reconciles.inc({ trigger });
-    if (ids) for (const id of ids) pendingIds.add(id);
-    else pendingFull = true;
-    if (!draining) drained = drain();
-  }
+export async function startScheduler(deps: SchedulerDeps): Promise<RunningScheduler> {
+  const { config, log, metrics } = deps;
+  const connection = createRedis(config.REDIS_URL, { log, name: 'scheduler' });
+  const queues = new Queues(connection, config.QUEUE_PREFIX, log);
+  const requests = new ReconcileRequests<ReconcileReport>({
+    run: createReconciler(deps, connection, queues),
+    log,
+    counted: (trigger) => metrics.reconciles.inc({ trigger }),
+  });
 
-  async function drain(): Promise<void> {
-    draining = true;
-    try {
-      while (!closed && (pendingFull || pendingIds.size)) {
-        const ids = pendingFull ? null : new Set(pendingIds);
-        const waiters = pendingFull ? fullWaiters.splice(0) : [];
-        pendingFull = false;
-        pendingIds.clear();
-        try {
-          const report = await reconcileOnce(ids);
-          for (const waiter of waiters) waiter.resolve(report);
-        } catch (error) {
-          log.warn({ err: (error as Error).message }, 'reconcile failed; retrying in 1 s');
-          for (const waiter of waiters) waiter.reject(error);
-          clearTimeout(retryTimer);
-          retryTimer = setTimeout(() => request('retry'), 1_000);
-        }
-      }
-    } finally {
-      draining = false;
-      for (const waiter of closed ? fullWaiters.splice(0) : [])
-        waiter.reject(new Error('scheduler closed'));
-    }
-  }
-
-  /** A full reconcile; resolves with its report once it has run. */
-  function reconcile(trigger: string): Promise<ReconcileReport> {
-    if (closed) return Promise.reject(new Error('scheduler closed'));
-    return new Promise((resolve, reject) => {
-      fullWaiters.push({ resolve, reject });
-      request(trigger);
-    });
-  }
-
-  // LISTEN on a connection of its own, re-established (and followed by a full reconcile) whenever
-  // it drops, since notifications sent while we were away are lost.
-  let listener: PgClient | null = null;
-  let listenRetry: NodeJS.Timeout | undefined;
-  async function listen(attempt = 0): Promise<void> {
-    if (closed) return;
-    const client = createPgClient(config.DATABASE_URL);
-    const retry = (error: Error) => {
-      if (closed || listener !== client) return;
-      listener = null;
-      client.end().catch(() => undefined);
-      const delay = Math.min(200 * 2 ** attempt, 5_000);
-      log.warn(
-        { err: error.message, delayMs: delay },
-        'lost the PostgreSQL LISTEN connection; reconnecting',
-      );
-      listenRetry = setTimeout(() => void listen(attempt + 1), delay);
-    };
-    listener = client;
-    client.on('error', retry);
-    client.on('end', () => retry(new Error('connection ended')));
-    client.on('notification', (message) => {
-      const id = Number(message.payload);
-      // Our trigger sends the row id; anything else on the channel asks for a full reconcile.
-      request('notify', Number.isSafeInteger(id) ? [id] : undefined);
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
-      if (attempt > 0) {
-        log.info('PostgreSQL LISTEN connection restored');
-        request('pg-reconnect');
-      }
-      attempt = 0;
-    } catch (error) {
-      retry(error as Error);
-    }
-  }
-
-  await listen();
+  const listener = await listenForChanges({
+    databaseUrl: config.DATABASE_URL,
+    channel: NOTIFY_CHANNEL,
+    log,
+    onChange: (ids) => requests.request('notify', ids),
+    onReconnected: () => requests.request('pg-reconnect'),
+  });
   // Redis or PostgreSQL may still be starting (containers start together): a failed first
   // reconcile is retried every second, like any other, instead of ending the process.
-  await reconcile('start').catch(() => undefined);
+  await requests.full('start').catch(() => undefined);
   let redisWasDown = false;
   connection.on('error', () => (redisWasDown = true));
   connection.on('ready', () => {
     // A restarted Redis without persistence has lost every scheduler: put them back now.
-    if (redisWasDown) request('redis-reconnect');
+    if (redisWasDown) requests.request('redis-reconnect');
     redisWasDown = false;
   });
-  const periodic = setInterval(() => request('periodic'), config.SCHEDULER_RECONCILE_MS);
+  const periodic = setInterval(() => requests.request('periodic'), config.SCHEDULER_RECONCILE_MS);
   log.info({ reconcileMs: config.SCHEDULER_RECONCILE_MS }, 'scheduler started');
 
   return {
-    reconcile: () => reconcile('manual'),
+    reconcile: () => requests.full('manual'),
     async close() {
-      closed = true;
       clearInterval(periodic);
-      clearTimeout(retryTimer);
-      clearTimeout(listenRetry);
-      await drained;
-      const client = listener;
-      listener = null;
-      await client?.end().catch(() => undefined);
+      await requests.close();
+      await listener.close();
       await queues.close();
       connection.disconnect();
       log.info('scheduler stopped');

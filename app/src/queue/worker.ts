@@ -13,6 +13,7 @@ import {
   type TaskDefinition,
   type TaskRegistry,
 } from '../tasks/registry.ts';
+import { scheduledJobDueAt } from './bullmq-internals.ts';
 import { jobOptions, Queues, type JobData } from './queues.ts';
 import { createRedis } from './redis.ts';
 import { ResultRecorder, type TaskResultRow } from './results.ts';
@@ -46,10 +47,9 @@ class TaskTimeoutError extends Error {
   override name = 'TaskTimeoutError';
 }
 
-/** A job from a BullMQ job scheduler is named `repeat:<scheduler id>:<due instant in ms>`. */
+/** When a job was due: a scheduler's run at its instant, any other job when it was meant to start. */
 function dueInstant(job: Job): Date {
-  const match = /^repeat:.*:(\d+)$/.exec(job.id ?? '');
-  return new Date(match ? Number(match[1]) : job.timestamp + (job.opts.delay ?? 0));
+  return scheduledJobDueAt(job.id) ?? new Date(job.timestamp + (job.opts.delay ?? 0));
 }
 
 export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
