@@ -162,7 +162,7 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
-await runCommand('refresher', USAGE, () => main(process.argv.slice(2)), {
+void runCommand('refresher', USAGE, () => main(process.argv.slice(2)), {
   expected: [ValidationError, SpeedtestError, ConfigError],
   describe: (error) =>
     error instanceof SpeedtestError
