@@ -4,6 +4,7 @@
 // misspelt name is a compile error), and the tests check the rendered compose file against it.
 import { z } from 'zod';
 import { PORTS } from './ports.ts';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from './shutdown.ts';
 import { DEFAULT_QUEUE_PREFIX } from './queues.ts';
 
 // Digits only: Number() would also take "0x10", "1e3" or " " (as 0), which no one means in a port.
@@ -63,7 +64,7 @@ export const envSchema = z.object({
     .pipe(z.number().min(500, 'expected at least 500'))
     .default(15_000),
   /** On SIGTERM, how long running jobs may take to finish before they are put back in the queue. */
-  SHUTDOWN_TIMEOUT_MS: positiveInt.default(20_000),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
 
   /** The full reconcile of schedules that repairs any drift LISTEN/NOTIFY could have missed. */
   SCHEDULER_RECONCILE_MS: positiveInt

@@ -94,6 +94,7 @@ function composeService(service: ServiceSpec): Record<string, unknown> {
       ? { networks: { default: { ipv4_address: service.ipv4Address } } }
       : {}),
     mem_limit: `${service.memoryLimitMb}m`,
+    ...(service.stopGraceSeconds ? { stop_grace_period: `${service.stopGraceSeconds}s` } : {}),
     restart: service.restart,
     logging: {
       driver: service.logging.driver,

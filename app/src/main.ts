@@ -4,6 +4,8 @@
 //   migrate [--down]           create the database if missing and apply (or revert one) migration
 //   speedtest [--engine E] [--server S]...   one speed test, printed
 import { parseCommandLine, runCommand, UsageError } from '../../contract/cli.ts';
+// Time beyond the drain bound for closing connections before the process exits regardless.
+import { SHUTDOWN_GRACE_MS } from '../../contract/shutdown.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { openDatabase } from './db/index.ts';
 import { migrateDown } from './db/migrator.ts';
@@ -14,9 +16,6 @@ import { ValidationError } from './validation.ts';
 import { createAdmin, readNewPassword } from './web/auth/create-admin.ts';
 import { SpeedtestError } from './speedtest/engine.ts';
 import { ENGINE_NAMES, type EngineName } from './speedtest/index.ts';
-
-/** Time beyond the drain bound for closing connections before the process exits regardless. */
-const SHUTDOWN_GRACE_MS = 5_000;
 
 const USAGE = `usage: refresher <role>
   web         the HTTP service

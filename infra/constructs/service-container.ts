@@ -62,6 +62,10 @@ export class ServiceContainer extends Construct {
       ),
       restart: service.restart,
       memory: service.memoryLimitMb,
+      // `docker stop` and a replacement on deploy both wait this long before killing it.
+      ...(service.stopGraceSeconds
+        ? { stopTimeout: service.stopGraceSeconds, destroyGraceSeconds: service.stopGraceSeconds }
+        : {}),
       logDriver: service.logging.driver,
       logOpts: {
         'max-size': `${service.logging.maxSizeMb}m`,

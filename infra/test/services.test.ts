@@ -150,6 +150,8 @@ describe('stack "services"', () => {
       assert.deepEqual(c.command, service.command, `${service.name}: command`);
       assert.equal(c.restart, service.restart, `${service.name}: restart`);
       assert.equal(c.memory, service.memoryLimitMb, `${service.name}: memory`);
+      assert.equal(c.stop_timeout, service.stopGraceSeconds, `${service.name}: stop grace`);
+      assert.equal(c.destroy_grace_seconds, service.stopGraceSeconds, `${service.name}: grace`);
       assert.equal(c.log_driver, 'json-file');
       assert.deepEqual(c.log_opts, {
         'max-size': `${service.logging.maxSizeMb}m`,

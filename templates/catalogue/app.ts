@@ -4,6 +4,7 @@
 import { DEFAULT_QUEUE_PREFIX } from '../../contract/queues.ts';
 import { OOKLA_BIN_IN_IMAGE } from '../../contract/paths.ts';
 import { PORTS } from '../../contract/ports.ts';
+import { APP_STOP_GRACE_SECONDS } from '../../contract/shutdown.ts';
 import { networkPlan, type DeploymentConfig } from '../config.ts';
 import { DATABASE_URL, REDIS_URL } from './data.ts';
 import { defineService, health, nodeCheck, type ServiceDefinition } from './define.ts';
@@ -43,6 +44,7 @@ function appRole(config: DeploymentConfig, { role, ...definition }: RoleDefiniti
       { service: 'redis', condition: 'healthy' },
     ],
     memoryLimitMb: 384,
+    stopGraceSeconds: APP_STOP_GRACE_SECONDS,
     ...definition,
   });
 }

@@ -62,6 +62,11 @@ export interface ServiceSpec {
   healthNote?: string;
   dependsOn: { service: string; condition: 'started' | 'healthy' | 'completed' }[];
   memoryLimitMb: number;
+  /**
+   * Seconds Docker waits after SIGTERM before it kills the container; absent: Docker's 10 s.
+   * The app roles need longer to drain (contract/shutdown.ts).
+   */
+  stopGraceSeconds?: number;
   /** One-shot containers (migrations) run to completion and are not restarted. */
   restart: 'unless-stopped' | 'no';
   logging: { driver: 'json-file'; maxSizeMb: number; maxFiles: number };

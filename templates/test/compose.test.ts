@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 import { envSchema } from '../../contract/env.ts';
 import type { AppEnvironment } from '../catalogue/index.ts';
 import { RENDERED } from '../../contract/paths.ts';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, SHUTDOWN_GRACE_MS } from '../../contract/shutdown.ts';
 import { DEFAULT_IMAGES, resolveEnvironment, serviceCatalogue } from '../catalogue/index.ts';
 import { renderAll, writeRendered } from '../render.ts';
 import { generateSecrets } from '../secrets.ts';
@@ -21,6 +22,7 @@ interface ComposeService {
   ports?: string[];
   restart: string;
   mem_limit: string;
+  stop_grace_period?: string;
   logging: { driver: string; options: Record<string, string> };
   healthcheck?: unknown;
   environment?: Record<string, string>;
@@ -129,6 +131,14 @@ describe('compose file and service catalogue', () => {
       const oneShot = ['migrate', 'grafana-db-role'].includes(spec.name);
       assert.equal(service.restart, oneShot ? 'no' : 'unless-stopped', spec.name);
       assert.match(service.mem_limit, /^\d+m$/, spec.name);
+      // An app role drains its jobs on SIGTERM: Docker's 10 s default would kill it first.
+      if (spec.image === DEFAULT_IMAGES.app) {
+        const grace = Number(/^(\d+)s$/.exec(service.stop_grace_period ?? '')?.[1]);
+        assert.ok(
+          grace * 1000 > DEFAULT_SHUTDOWN_TIMEOUT_MS + SHUTDOWN_GRACE_MS,
+          `${spec.name}: stop_grace_period ${service.stop_grace_period} must outlast its shutdown`,
+        );
+      }
       assert.deepEqual(
         service.logging,
         { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } },
