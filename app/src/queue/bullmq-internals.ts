@@ -15,7 +15,7 @@ export type SchedulerRepeat = Pick<
   'every' | 'pattern' | 'tz' | 'startDate' | 'endDate' | 'limit'
 >;
 
-const SCHEDULED_JOB_ID = /^repeat:(.+):(\d+)$/;
+const SCHEDULED_JOB_ID = /^repeat:(.*):(\d+)$/;
 
 /** The instant a run of a job scheduler was due, from its job's id; undefined for other jobs. */
 export function scheduledJobDueAt(jobId: string | undefined): Date | undefined {

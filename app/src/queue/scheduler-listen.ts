@@ -6,6 +6,8 @@ import { createPgClient } from '../db/connection.ts';
 import type { Logger } from '../log.ts';
 
 export interface ChangeListener {
+  /** Stops reconnecting; the connection itself stays open until close(). */
+  stop(): void;
   close(): Promise<void>;
 }
 
@@ -59,10 +61,14 @@ export async function listenForChanges(options: {
   }
 
   await listen();
+  const stop = () => {
+    closed = true;
+    clearTimeout(retryTimer);
+  };
   return {
+    stop,
     async close() {
-      closed = true;
-      clearTimeout(retryTimer);
+      stop();
       const client = listener;
       listener = null;
       await client?.end().catch(() => undefined);

@@ -132,10 +132,10 @@ function createReconciler(
     return found;
   }
 
-  /** Makes Redis match PostgreSQL, for every row (ids null) or for the rows that changed. */
   /** Scheduler ids this process knows to be in force; the gauge counts them. */
   const inForce = new Set<string>();
 
+  /** Makes Redis match PostgreSQL, for every row (ids null) or for the rows that changed. */
   async function reconcileOnce(ids: Set<number> | null): Promise<ReconcileReport> {
     const desired = await desiredSchedulers(ids);
     if (!ids) inForce.clear();
@@ -222,6 +222,8 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningSchedu
     reconcile: () => requests.full('manual'),
     async close() {
       clearInterval(periodic);
+      // No reconnect may start while the last reconcile finishes: both stop taking work at once.
+      listener.stop();
       await requests.close();
       await listener.close();
       await queues.close();
