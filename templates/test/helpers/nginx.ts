@@ -46,9 +46,31 @@ export function writeSwagStandIn(root: string, domain: string): SwagStandIn {
   );
   if (openssl.status !== 0) throw new Error(`openssl failed: ${openssl.stderr}`);
 
-  writeFileSync(
-    join(nginx, 'ssl.conf'),
-    [
+  const files = swagIncludes(root, {
+    // As root, nginx's workers would become nobody, who cannot read this private folder.
+    user: process.getuid?.() === 0 ? 'root' : undefined,
+    resolver: '127.0.0.1',
+  });
+  for (const [path, content] of Object.entries(files)) writeFileSync(join(root, path), content);
+  const nginxConf = join(nginx, 'nginx.conf');
+  return { configRoot: root, nginxConf, certificate: join(keys, 'cert.crt'), proxyConfs };
+}
+
+/**
+ * SWAG's includes for a config root (`/config` in the container): nginx.conf, ssl.conf, proxy.conf
+ * and resolver.conf, by path under the root. The certificate is `keys/cert.crt` and `keys/cert.key`
+ * as in SWAG; the swag stand-in image of the stack test carries the same files.
+ */
+export function swagIncludes(
+  root: string,
+  options: { user?: string; resolver: string },
+): Record<string, string> {
+  const nginx = join(root, 'nginx');
+  const keys = join(root, 'keys');
+  const temp = join(root, 'tmp');
+  const proxyConfs = join(nginx, 'proxy-confs');
+  return {
+    'nginx/ssl.conf': [
       `ssl_certificate ${join(keys, 'cert.crt')};`,
       `ssl_certificate_key ${join(keys, 'cert.key')};`,
       'add_header Strict-Transport-Security "max-age=63072000" always;',
@@ -58,10 +80,7 @@ export function writeSwagStandIn(root: string, domain: string): SwagStandIn {
       'ssl_session_cache shared:StandInSSL:1m;',
       '',
     ].join('\n'),
-  );
-  writeFileSync(
-    join(nginx, 'proxy.conf'),
-    [
+    'nginx/proxy.conf': [
       'proxy_next_upstream error timeout invalid_header http_500 http_502 http_503;',
       'proxy_buffers 32 4k;',
       'proxy_connect_timeout 240;',
@@ -90,15 +109,9 @@ export function writeSwagStandIn(root: string, domain: string): SwagStandIn {
       'proxy_set_header X-Real-IP $remote_addr;',
       '',
     ].join('\n'),
-  );
-  writeFileSync(join(nginx, 'resolver.conf'), 'resolver 127.0.0.1 valid=30s;\n');
-
-  const nginxConf = join(nginx, 'nginx.conf');
-  writeFileSync(
-    nginxConf,
-    [
-      // As root, nginx's workers would become nobody, who cannot read this private folder.
-      process.getuid?.() === 0 ? 'user root;' : '',
+    'nginx/resolver.conf': `resolver ${options.resolver} valid=30s;\n`,
+    'nginx/nginx.conf': [
+      options.user ? `user ${options.user};` : '',
       'worker_processes 1;',
       `pid ${join(root, 'nginx.pid')};`,
       `error_log ${join(root, 'error.log')} warn;`,
@@ -119,8 +132,7 @@ export function writeSwagStandIn(root: string, domain: string): SwagStandIn {
       '}',
       '',
     ].join('\n'),
-  );
-  return { configRoot: root, nginxConf, certificate: join(keys, 'cert.crt'), proxyConfs };
+  };
 }
 
 /** `nginx -t` on a configuration: its exit status and what it printed. */

@@ -1,0 +1,16 @@
+#!/bin/bash
+# The redis stand-in's start-up, from the official image's documentation: flags or a .conf file as
+# the first argument go to redis-server; redis-server runs as `redis`, which owns /data.
+set -euo pipefail
+
+if [ "${1:0:1}" = '-' ] || [ "${1%.conf}" != "$1" ]; then
+  set -- redis-server "$@"
+fi
+
+if [ "$1" = redis-server ] && [ "$(id -u)" = 0 ]; then
+  find . \! -user redis -exec chown redis '{}' +
+  exec setpriv --reuid=redis --regid=redis --init-groups "$0" "$@"
+fi
+
+umask 0077
+exec "$@"
