@@ -42,8 +42,8 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start
   export PGUSER="$POSTGRES_USER" PGHOST=/var/run/postgresql
   if [ "$POSTGRES_DB" != postgres ]; then
-    psql -v ON_ERROR_STOP=1 --dbname postgres --set db="$POSTGRES_DB" \
-      -c 'CREATE DATABASE :"db"'
+    # psql interpolates :"db" (a quoted identifier) only in what it reads, not in -c.
+    echo 'CREATE DATABASE :"db";' | psql -v ON_ERROR_STOP=1 --dbname postgres --set db="$POSTGRES_DB"
   fi
   for file in /docker-entrypoint-initdb.d/*; do
     # shellcheck source=/dev/null
