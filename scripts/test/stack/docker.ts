@@ -1,7 +1,7 @@
 // The Docker engine of the stack test and bench: a dockerd that answers (started here if none
 // does, and then stopped by the same code that started it), and small wrappers over the CLI.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { waitFor } from '../../../testing/wait.ts';
@@ -22,15 +22,15 @@ export function run(
     const child = spawn(command, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
+    if (options.input !== undefined) child.stdin!.end(options.input);
   });
 }
 
@@ -70,7 +70,9 @@ export async function ensureEngine(): Promise<Engine> {
   if (process.getuid?.() !== 0)
     throw new Error('the Docker daemon does not answer and only root can start dockerd here');
   const log = join(tmpdir(), 'refresher-dockerd.log');
-  const daemon: ChildProcess = spawn('dockerd', [], {
+  // Debian puts dockerd in /usr/sbin, which is not on every PATH.
+  const dockerd = existsSync('/usr/sbin/dockerd') ? '/usr/sbin/dockerd' : 'dockerd';
+  const daemon: ChildProcess = spawn(dockerd, [], {
     detached: true,
     stdio: ['ignore', openSync(log, 'a'), openSync(log, 'a')],
   });

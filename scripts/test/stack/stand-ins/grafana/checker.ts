@@ -179,15 +179,13 @@ createServer((request, response) => {
     return;
   }
   const ok = last.length === 0;
-  response
-    .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
-    .end(
-      JSON.stringify({
-        database: ok ? 'ok' : 'failing',
-        standIn: 'grafana-provisioning-checker',
-        problems: last,
-      }),
-    );
+  response.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(
+    JSON.stringify({
+      database: ok ? 'ok' : 'failing',
+      standIn: 'grafana-provisioning-checker',
+      problems: last,
+    }),
+  );
 }).listen(PORT, '0.0.0.0', () => {
   console.log(JSON.stringify({ msg: 'grafana provisioning checker (not Grafana) on :3000' }));
   void loop();

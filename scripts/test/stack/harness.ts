@@ -1,0 +1,212 @@
+// The stack under test: a deployment configuration of the test's own (the example, plus a webhook
+// receiver), the rendered compose file run by `npm run stack:up` unchanged, with two overrides:
+// this machine's one limit (this-machine.override.yml) and the test's own services on the stack's
+// network (pebble, the ACME server swag's certbot talks to; a webhook receiver for Alertmanager).
+// The test reaches the stack only through ports published on 127.0.0.1.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { REPO_ROOT } from '../../../contract/paths.ts';
+import { serviceCatalogue } from '../../../templates/catalogue/index.ts';
+import { loadDeploymentConfig, type DeploymentConfig } from '../../../templates/config.ts';
+import { freePort } from '../../../testing/ports.ts';
+import { nodeBaseImage, PEBBLE_IMAGE } from './forge.ts';
+import { docker, must, run } from './docker.ts';
+
+export const MACHINE_OVERRIDE = join(import.meta.dirname, 'this-machine.override.yml');
+
+/** The webhook receiver: keeps every POST body, lists them on GET /received. */
+const WEBHOOK_SERVER = `
+const received = [];
+require('node:http').createServer((req, res) => {
+  let body = '';
+  req.on('data', (chunk) => (body += chunk));
+  req.on('end', () => {
+    if (req.method === 'POST') { received.push({ path: req.url, body: JSON.parse(body || 'null') }); res.end('ok'); }
+    else res.setHeader('content-type', 'application/json'), res.end(JSON.stringify(received));
+  });
+}).listen(8080);
+`;
+
+export interface HttpReply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+export class StackUnderTest {
+  readonly dir: string;
+  config!: DeploymentConfig;
+  secrets!: { appAdminPassword: string; [name: string]: string };
+  pebbleRoot = '';
+  ports = { pebble: 0, webhook: 0 };
+  private overrideFile = '';
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  get configFile() {
+    return join(this.dir, 'deploy.config.ts');
+  }
+
+  /** Writes the configuration and the overrides; loads the configuration as stack:up will. */
+  async prepare(): Promise<void> {
+    const webhookUrlFile = join(this.dir, 'webhook-url');
+    writeFileSync(webhookUrlFile, 'http://webhook:8080/alerts\n', { mode: 0o600 });
+    writeFileSync(
+      this.configFile,
+      [
+        `import example from ${JSON.stringify(join(REPO_ROOT, 'infra/deploy.config.example.ts'))};`,
+        'export default {',
+        '  ...example,',
+        `  vm: { ...example.vm, sshPublicKeyPath: ${JSON.stringify(join(REPO_ROOT, 'infra/example-admin-key.pub'))} },`,
+        `  alerts: { ...example.alerts, receivers: [{ type: 'webhook', urlFile: ${JSON.stringify(webhookUrlFile)} }] },`,
+        '};',
+        '',
+      ].join('\n'),
+    );
+    this.config = await loadDeploymentConfig(this.configFile);
+    const swag = serviceCatalogue(this.config).find((service) => service.name === 'swag');
+    if (!swag?.ipv4Address) throw new Error('the catalogue gives swag no fixed address');
+    this.ports = { pebble: await freePort(), webhook: await freePort() };
+    this.overrideFile = join(this.dir, 'test-services.override.yml');
+    writeFileSync(
+      this.overrideFile,
+      stringify({
+        services: {
+          pebble: {
+            image: PEBBLE_IMAGE,
+            profiles: ['proxy'],
+            environment: { SWAG_ADDRESS: swag.ipv4Address },
+            ports: [`127.0.0.1:${this.ports.pebble}:15000`],
+          },
+          swag: { depends_on: { pebble: { condition: 'service_started' } } },
+          webhook: {
+            image: nodeBaseImage(),
+            command: ['node', '-e', WEBHOOK_SERVER],
+            ports: [`127.0.0.1:${this.ports.webhook}:8080`],
+          },
+        },
+      }),
+    );
+    this.pebbleRoot = await docker(
+      'run',
+      '--rm',
+      '--entrypoint',
+      'cat',
+      PEBBLE_IMAGE,
+      '/etc/pebble/cert.pem',
+    );
+  }
+
+  /** Arguments every stack:up and stack:down of the test passes. */
+  stackArgs(): string[] {
+    return [
+      '--config', this.configFile, '--secrets', join(this.dir, 'secrets.json'),
+      '--dir', join(this.dir, 'stack'), '--override', MACHINE_OVERRIDE,
+      '--override', this.overrideFile,
+    ]; // prettier-ignore
+  }
+
+  /** `npm run stack:up|down` as a user runs it; returns what it printed. */
+  async stack(action: 'up' | 'down', ...flags: string[]): Promise<string> {
+    const result = await run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(REPO_ROOT, 'scripts/stack.ts'),
+        action,
+        ...flags,
+        ...this.stackArgs(),
+      ],
+      { cwd: REPO_ROOT },
+    );
+    const output = `${result.stdout}${result.stderr}`;
+    if (result.code !== 0)
+      throw new Error(`stack:${action} exited ${result.code}:\n${output.slice(-6000)}`);
+    if (action === 'up')
+      this.secrets = JSON.parse(
+        readFileSync(join(this.dir, 'secrets.json'), 'utf8'),
+      ) as typeof this.secrets;
+    return output;
+  }
+
+  compose(...args: string[]): Promise<string> {
+    return must('docker-compose', [
+      '-p', this.config.name, '-f', join(this.dir, 'stack/compose/docker-compose.yml'),
+      '-f', MACHINE_OVERRIDE, '-f', this.overrideFile, '--profile', 'proxy', ...args,
+    ]); // prettier-ignore
+  }
+
+  container(service: string): string {
+    return `${this.config.name}_${service}_1`;
+  }
+
+  fqdn(site: 'speedtester' | 'grafana'): string {
+    return `${this.config.subdomains[site]}.${this.config.domain}`;
+  }
+
+  /** HTTPS through swag on 127.0.0.1:443, the certificate checked against pebble's root. */
+  async https(
+    path: string,
+    options: { method?: string; headers?: Record<string, string>; body?: string; ca?: string } = {},
+  ): Promise<HttpReply> {
+    const host = this.fqdn('speedtester');
+    const ca = options.ca ?? (await this.issuerRoot());
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: 443,
+          servername: host,
+          path,
+          method: options.method ?? 'GET',
+          headers: { host, ...options.headers },
+          ca,
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        },
+      );
+      req.on('error', reject);
+      req.end(options.body);
+    });
+  }
+
+  private issuer?: string;
+
+  /** The root pebble issues under (a new one each time pebble starts), from its management API. */
+  async issuerRoot(): Promise<string> {
+    if (this.issuer) return this.issuer;
+    return new Promise((resolve, reject) => {
+      request(
+        {
+          host: '127.0.0.1',
+          port: this.ports.pebble,
+          path: '/roots/0',
+          ca: this.pebbleRoot,
+          servername: 'pebble',
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve((this.issuer = body)));
+        },
+      )
+        .on('error', reject)
+        .end();
+    });
+  }
+
+  async webhookReceived(): Promise<
+    { path: string; body: { alerts?: { status: string; labels: Record<string, string> }[] } }[]
+  > {
+    const response = await fetch(`http://127.0.0.1:${this.ports.webhook}/received`);
+    return (await response.json()) as never;
+  }
+}

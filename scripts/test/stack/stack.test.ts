@@ -1,0 +1,340 @@
+// The whole stack in a real Docker engine (npm run test:stack): every container of the rendered
+// compose file built or forged, started by `npm run stack:up`, healthy, wired, and surviving the
+// faults a VM sees. The steps run in order over one stack; each names what it shows. The test
+// talks to the stack only through ports published on 127.0.0.1 (and the docker CLI for faults).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parse } from 'yaml';
+import { tempDir, type TempDir } from '../../../testing/files.ts';
+import { sleep, waitFor } from '../../../testing/wait.ts';
+import { docker, ensureEngine, run, type Engine } from './docker.ts';
+import { forge } from './forge.ts';
+import { StackUnderTest, type HttpReply } from './harness.ts';
+
+const MINUTE = 60_000;
+let engine: Engine | undefined;
+let temp: TempDir | undefined;
+let stack: StackUnderTest;
+let token = '';
+let scheduleId = 0;
+let sessionCookie = '';
+
+const cookieOf = (reply: HttpReply) =>
+  ([reply.headers['set-cookie'] ?? []].flat()[0] ?? '').split(';')[0]!;
+
+interface TaskResult {
+  id: string;
+  jobId: string;
+  status: string;
+  attempts: number;
+  periodicTaskId: number | null;
+  scheduledFor: string | null;
+  result: unknown;
+  worker: string | null;
+}
+interface Speedtest {
+  id: string;
+  engine: string;
+  downloadBps: number | null;
+  selfTest: boolean;
+}
+
+async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const reply = await stack.https(`/api/v1${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (reply.status >= 300) throw new Error(`${method} ${path}: ${reply.status} ${reply.body}`);
+  return JSON.parse(reply.body) as T;
+}
+
+const taskResults = async (query = '') =>
+  (await api<{ items: TaskResult[] }>('GET', `/task-results?limit=500${query}`)).items;
+const speedtests = async () =>
+  (await api<{ items: Speedtest[] }>('GET', '/speedtests?limit=500')).items;
+
+/** Queues one speed test now and waits until the worker has started it. */
+async function startSpeedtest(durationMs: number): Promise<TaskResult> {
+  const { jobId } = await api<{ jobId: string }>('POST', '/tasks/speedtester.run_speedtest/run', {
+    kwargs: { durationMs, warmupMs: 500 },
+  });
+  return waitFor(
+    async () => (await taskResults()).find((r) => r.jobId === jobId && r.status === 'started'),
+    { timeoutMs: MINUTE, intervalMs: 250, what: `speed test ${jobId} started` },
+  );
+}
+
+async function finished(jobId: string, timeoutMs = 2 * MINUTE): Promise<TaskResult> {
+  return waitFor(
+    async () =>
+      (await taskResults()).find(
+        (r) => r.jobId === jobId && ['succeeded', 'failed'].includes(r.status),
+      ),
+    { timeoutMs, intervalMs: 500, what: `job ${jobId} finished` },
+  );
+}
+
+async function containerState(service: string) {
+  const [status, exitCode] = (
+    await docker(
+      'inspect',
+      '--format',
+      '{{.State.Status}} {{.State.ExitCode}}',
+      stack.container(service),
+    )
+  )
+    .trim()
+    .split(' ');
+  return { status, exitCode: Number(exitCode) };
+}
+
+describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
+  before(async () => {
+    engine = await ensureEngine();
+    const started = Date.now();
+    const reports = await forge((line) => console.log(`# ${line}`));
+    const built = reports.filter((r) => r.built).length;
+    console.log(
+      `# forge: ${built} of ${reports.length} images built in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    );
+    temp = tempDir('refresher-stack-');
+    stack = new StackUnderTest(temp.path);
+    await stack.prepare();
+  });
+
+  after(async () => {
+    // STACK_TEST_KEEP=1 leaves the stack running to be looked at (docs/testing.md).
+    if (process.env.STACK_TEST_KEEP === '1') return;
+    if (stack?.config)
+      await run('sh', [
+        '-c',
+        `docker ps -aq --filter label=com.docker.compose.project=${stack.config.name} | xargs -r docker rm -f; docker volume ls -q --filter label=com.docker.compose.project=${stack.config.name} | xargs -r docker volume rm; docker network rm ${stack.config.name}`,
+      ]);
+    temp?.remove();
+    await engine?.release();
+  });
+
+  test('stack:up starts every container: the long-running ones healthy, the one-shots exited 0', async () => {
+    const output = await stack.stack('up', '--with-swag');
+    const ready = /up: (\d+) containers ready in ([\d.]+) s/.exec(output);
+    assert.ok(ready, output);
+    console.log(`# stack:up: ${ready[1]} containers ready in ${ready[2]} s after compose up`);
+    const rendered = parse(
+      readFileSync(join(stack.dir, 'stack/compose/docker-compose.yml'), 'utf8'),
+    ) as { services: Record<string, { restart: string; healthcheck?: unknown }> };
+    for (const [name, service] of Object.entries(rendered.services)) {
+      const format =
+        '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}';
+      const [status, code, health] = (
+        await docker('inspect', '--format', format, stack.container(name))
+      )
+        .trim()
+        .split(' ');
+      if (service.restart === 'no') assert.deepEqual([name, status, code], [name, 'exited', '0']);
+      else {
+        assert.equal(status, 'running', name);
+        assert.equal(health, service.healthcheck ? 'healthy' : undefined, name);
+      }
+    }
+  });
+
+  test('Prometheus scrapes every target and loads every rule group; Alertmanager is ready; the Grafana stand-in ran every panel query', async () => {
+    const targets = (await (await fetch('http://127.0.0.1:9090/api/v1/targets')).json()) as {
+      data: { activeTargets: { labels: { job: string }; health: string; lastError: string }[] };
+    };
+    const scrape = parse(
+      readFileSync(join(stack.dir, 'stack/prometheus/prometheus.yml'), 'utf8'),
+    ) as {
+      scrape_configs: { job_name: string }[];
+    };
+    // A target scraped before its container listened is "down" until the next scrape.
+    await waitFor(
+      async () => {
+        const body = (await (
+          await fetch('http://127.0.0.1:9090/api/v1/targets')
+        ).json()) as typeof targets;
+        return body.data.activeTargets.every((t) => t.health === 'up');
+      },
+      { timeoutMs: MINUTE, intervalMs: 2000, what: 'every target up' },
+    );
+    assert.deepEqual(
+      targets.data.activeTargets.map((t) => t.labels.job).sort(),
+      scrape.scrape_configs.map((c) => c.job_name).sort(),
+    );
+    const rules = (await (await fetch('http://127.0.0.1:9090/api/v1/rules')).json()) as {
+      data: { groups: { name: string; rules: unknown[] }[] };
+    };
+    const ruleFile = parse(
+      readFileSync(join(stack.dir, 'stack/prometheus/rules/refresher.rules.yml'), 'utf8'),
+    ) as { groups: { name: string; rules: unknown[] }[] };
+    const shape = (groups: { name: string; rules: unknown[] }[]) =>
+      groups.map((g) => `${g.name}: ${g.rules.length}`).sort();
+    assert.deepEqual(shape(rules.data.groups), shape(ruleFile.groups));
+    assert.equal((await fetch('http://127.0.0.1:9093/-/ready')).status, 200);
+    const grafana = await fetch('http://127.0.0.1:3001/api/health');
+    const health = (await grafana.json()) as { standIn: string; problems: string[] };
+    assert.equal(health.standIn, 'grafana-provisioning-checker');
+    assert.deepEqual(health.problems, []);
+    assert.equal(grafana.status, 200);
+  });
+
+  test('through swag on 443 with a certificate pebble issued over HTTP-01: sign in to the portal and make an API token', async () => {
+    // Port 80 only redirects, as the site conf says.
+    const plain = await fetch('http://127.0.0.1/login', {
+      headers: { host: stack.fqdn('speedtester') },
+      redirect: 'manual',
+    });
+    assert.equal(plain.status, 301);
+    // The certificate does not verify against any other root.
+    await assert.rejects(stack.https('/login', { ca: stack.pebbleRoot }), /certificate/);
+    const page = await stack.https('/login');
+    assert.equal(page.status, 200);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1];
+    assert.ok(csrf);
+    const signIn = await stack.https('/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookieOf(page) },
+      body: new URLSearchParams({
+        username: stack.config.admin.username,
+        password: stack.secrets.appAdminPassword,
+        _csrf: csrf,
+        next: '/admin',
+      }).toString(),
+    });
+    assert.equal(signIn.status, 303, signIn.body);
+    const session = cookieOf(signIn);
+    const account = await stack.https('/admin/account', { headers: { cookie: session } });
+    const accountCsrf = /name="_csrf" value="([^"]+)"/.exec(account.body)?.[1];
+    assert.ok(accountCsrf, account.body.slice(0, 500));
+    const created = await stack.https('/admin/account/tokens', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session },
+      body: new URLSearchParams({ name: 'stack-test', _csrf: accountCsrf }).toString(),
+    });
+    token = /\b(rf_[A-Za-z0-9_-]+)/.exec(created.body)?.[1] ?? '';
+    assert.ok(token, created.body.slice(0, 500));
+    sessionCookie = session;
+  });
+
+  test('a schedule made through the API runs a speed test in the worker container against the web container; the portal shows it', async () => {
+    const made = await api<{ id: number }>('POST', '/periodic-tasks', {
+      name: 'stack test: every 20 s',
+      task: 'speedtester.run_speedtest',
+      kwargs: { durationMs: 2000, warmupMs: 500 },
+      schedule: { type: 'interval', every: 20, period: 'seconds' },
+    });
+    scheduleId = made.id;
+    const result = await waitFor(
+      async () =>
+        (await taskResults(`&periodicTaskId=${scheduleId}`)).find((r) => r.status === 'succeeded'),
+      { timeoutMs: 2 * MINUTE, intervalMs: 1000, what: 'a scheduled speed test' },
+    );
+    assert.match(result.worker ?? '', /./);
+    const tests = await speedtests();
+    assert.ok(tests.length >= 1);
+    const newest = tests[0]!;
+    assert.equal(newest.engine, 'librespeed');
+    assert.ok(newest.selfTest, 'against the web container’s own target');
+    assert.ok((newest.downloadBps ?? 0) > 1e6, `download ${newest.downloadBps} bit/s`);
+    const detail = await stack.https(`/admin/speedtests/${newest.id}`, {
+      headers: { cookie: sessionCookie },
+    });
+    assert.equal(detail.status, 200);
+    assert.match(detail.body, /librespeed/i);
+  });
+
+  test('docker kill of the worker during a speed test: the run is retried and recorded once', async () => {
+    const running = await startSpeedtest(4000);
+    await docker('kill', stack.container('worker'));
+    await sleep(1000);
+    if ((await containerState('worker')).status !== 'running')
+      await docker('start', stack.container('worker'));
+    const done = await finished(running.jobId, 3 * MINUTE);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    assert.equal(done.attempts, 2, `the killed attempt counts: ${JSON.stringify(done)}`);
+    const rows = (await taskResults()).filter((r) => r.jobId === running.jobId);
+    assert.equal(rows.length, 1, 'one task result for the job');
+  });
+
+  test('docker restart of postgres and of redis while schedules run: the roles recover by themselves, runs resume, none doubled', async () => {
+    const before = await taskResults(`&periodicTaskId=${scheduleId}`);
+    const restartsOf = async (role: string) =>
+      (await docker('inspect', '--format', '{{.RestartCount}}', stack.container(role))).trim();
+    const roles = ['web', 'worker', 'scheduler'];
+    const restartsBefore = await Promise.all(roles.map(restartsOf));
+    for (const service of ['postgres', 'redis']) {
+      await docker('restart', stack.container(service));
+      await sleep(5000);
+    }
+    await waitFor(
+      async () =>
+        (await taskResults(`&periodicTaskId=${scheduleId}`)).filter((r) => r.status === 'succeeded')
+          .length >=
+        before.filter((r) => r.status === 'succeeded').length + 2,
+      {
+        timeoutMs: 3 * MINUTE,
+        intervalMs: 2000,
+        what: 'two more scheduled runs after the restarts',
+      },
+    );
+    assert.deepEqual(await Promise.all(roles.map(restartsOf)), restartsBefore, 'no role restarted');
+    for (const role of roles) assert.equal((await containerState(role)).status, 'running', role);
+    const runs = await taskResults(`&periodicTaskId=${scheduleId}`);
+    const slots = runs.map((r) => r.scheduledFor).filter(Boolean);
+    assert.equal(new Set(slots).size, slots.length, 'no scheduled slot ran twice');
+  });
+
+  test('docker stop of the worker with a job running: it drains within its grace period; TargetDown reaches the webhook', async () => {
+    // About 10 s in all (two directions, warm-up, pings): inside SHUTDOWN_TIMEOUT_MS (20 s).
+    const running = await startSpeedtest(3000);
+    const stopped = Date.now();
+    await docker('stop', stack.container('worker'));
+    const seconds = (Date.now() - stopped) / 1000;
+    assert.ok(seconds < 30, `stopped in ${seconds} s, inside the 30 s grace`);
+    assert.deepEqual(await containerState('worker'), { status: 'exited', exitCode: 0 });
+    const done = await finished(running.jobId, 10_000);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    assert.equal(done.attempts, 1, 'finished by the stopping worker');
+
+    const alert = await waitFor(
+      async () =>
+        (await stack.webhookReceived())
+          .flatMap((message) => message.body.alerts ?? [])
+          .find(
+            (a) =>
+              a.labels.alertname === 'TargetDown' &&
+              a.labels.job === 'worker' &&
+              a.status === 'firing',
+          ),
+      { timeoutMs: 5 * MINUTE, intervalMs: 5000, what: 'TargetDown for the worker at the webhook' },
+    );
+    assert.equal(alert.labels.severity, 'critical');
+    await docker('start', stack.container('worker'));
+  });
+
+  test('stack:down then stack:up keeps every row', async () => {
+    await api('PATCH', `/periodic-tasks/${scheduleId}`, { enabled: false });
+    const results = (await taskResults()).map((r) => r.id);
+    const tests = (await speedtests()).map((t) => t.id);
+    await stack.stack('down');
+    await stack.stack('up', '--with-swag');
+    const after = new Set((await taskResults()).map((r) => r.id));
+    for (const id of results) assert.ok(after.has(id), `task result ${id} kept`);
+    const afterTests = new Set((await speedtests()).map((t) => t.id));
+    for (const id of tests) assert.ok(afterTests.has(id), `speed test ${id} kept`);
+  });
+
+  test('stack:down --volumes leaves no container, volume or network behind', async () => {
+    await stack.stack('down', '--volumes');
+    const label = `label=com.docker.compose.project=${stack.config.name}`;
+    assert.equal((await docker('ps', '-aq', '--filter', label)).trim(), '');
+    assert.equal((await docker('volume', 'ls', '-q', '--filter', label)).trim(), '');
+    assert.equal((await run('docker', ['network', 'inspect', stack.config.name])).code, 1);
+  });
+});
