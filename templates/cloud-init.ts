@@ -2,12 +2,10 @@
 // the services stack. It runs once, on first boot. Everything else (containers, configs) arrives
 // later over SSH through the Docker API, so this file changes only when the machine should.
 import { stringify } from 'yaml';
-import { swapGiB, type DeploymentConfig } from './config.ts';
+import { DATA_DIR, dockerDataRoot, swapGiB, type DeploymentConfig } from './config.ts';
 
 /** The non-root user the services stack connects as (ssh://deploy@vm): Docker, nothing else. */
 export const DEPLOY_USER = 'deploy';
-/** The deployment's data on the VM (backups; Docker's data when there is a data disk). */
-export const DATA_DIR = '/srv/refresher';
 /** Docker's apt repository signing key (https://download.docker.com/linux/ubuntu/gpg). */
 export const DOCKER_APT_KEY_FINGERPRINT = '9DC858229FC7DD38854AE2D88D81803C0EBFCD88';
 const DATA_DISK_LABEL = 'refresher-data';
@@ -27,7 +25,7 @@ export function renderCloudInit(config: DeploymentConfig): string {
     'log-opts': { 'max-size': '10m', 'max-file': '3' },
     // Containers keep running while dockerd restarts (an upgrade of docker-ce).
     'live-restore': true,
-    ...(dataDisk ? { 'data-root': `${DATA_DIR}/docker` } : {}),
+    ...(dataDisk ? { 'data-root': dockerDataRoot(config) } : {}),
   };
   const sshd = [
     '# Written by cloud-init from templates/cloud-init.ts: keys only, no root, named users only.',

@@ -629,6 +629,18 @@ export function swapGiB(config: DeploymentConfig): number {
   return Math.min(8, memory <= 2 ? memory : Math.ceil(memory / 2));
 }
 
+/** The VM's folder for the project's data (backups; Docker's data on a data disk). */
+export const DATA_DIR = '/srv/refresher';
+
+/**
+ * Where the VM's Docker keeps its data: on the data disk when there is one (cloud-init sets
+ * dockerd's data-root), else Docker's default. cAdvisor reads this folder at the path Docker
+ * reports, so the catalogue mounts it at the same path.
+ */
+export function dockerDataRoot(config: DeploymentConfig): string {
+  return config.vm.dataDiskGiB > 0 ? `${DATA_DIR}/docker` : '/var/lib/docker';
+}
+
 /** The containers' network: a /24, dynamic addresses from its upper half, swag fixed at .10. */
 export function networkPlan(config: DeploymentConfig): {
   subnet: string;

@@ -9,7 +9,7 @@ import {
 } from '../../contract/database.ts';
 import { MOUNTED, RENDERED } from '../../contract/paths.ts';
 import { PORTS } from '../../contract/ports.ts';
-import type { DeploymentConfig } from '../config.ts';
+import { dockerDataRoot, type DeploymentConfig } from '../config.ts';
 import { REDIS_URL } from './data.ts';
 import { defineService, health, wgetCheck } from './define.ts';
 import { image } from './images.ts';
@@ -166,7 +166,8 @@ export function cadvisorService(config: DeploymentConfig): ServiceSpec {
       { source: '/', target: '/rootfs', readOnly: true },
       { source: '/var/run', target: '/var/run', readOnly: true },
       { source: '/sys', target: '/sys', readOnly: true },
-      { source: '/var/lib/docker', target: '/var/lib/docker', readOnly: true },
+      // Docker's data root, wherever cloud-init put it, at the path `docker info` reports.
+      { source: dockerDataRoot(config), target: dockerDataRoot(config), readOnly: true },
       { source: '/dev/disk', target: '/dev/disk', readOnly: true },
     ],
     healthcheck: health(wgetCheck(`http://127.0.0.1:${PORTS.cadvisor}/healthz`)),

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { DOCKER_APT_KEY_FINGERPRINT, renderCloudInit } from '../cloud-init.ts';
+import { serviceCatalogue } from '../catalogue/index.ts';
 import type { DeploymentConfig } from '../config.ts';
 import { configFixture } from './helpers/deployment.ts';
 
@@ -162,5 +163,24 @@ describe('cloud-init user-data', () => {
       large.write_files.find((file) => file.path === '/etc/docker/daemon.json')!.content,
     );
     assert.equal(daemon['data-root'], '/srv/refresher/docker');
+    // cAdvisor reads Docker's data at the path `docker info` reports: the catalogue mounts that
+    // folder, not the default it would not find (found by running the stack, issue 12).
+    const mountsOf = (config: DeploymentConfig) =>
+      serviceCatalogue(config)
+        .find((service) => service.name === 'cadvisor')!
+        .hostMounts.filter(
+          (mount) => mount.source.includes('docker') && mount.source !== '/var/run',
+        );
+    assert.deepEqual(
+      mountsOf(fixture.config({ vm: { dataDiskGiB: 256, swapGiB: 0 } })).map((m) => [
+        m.source,
+        m.target,
+      ]),
+      [['/srv/refresher/docker', '/srv/refresher/docker']],
+    );
+    assert.deepEqual(
+      mountsOf(fixture.config({ vm: { dataDiskGiB: 0 } })).map((m) => [m.source, m.target]),
+      [['/var/lib/docker', '/var/lib/docker']],
+    );
   });
 });

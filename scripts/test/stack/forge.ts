@@ -37,6 +37,8 @@ export const BASE_IMAGE = 'refresher-standin/debian:bookworm';
 /** The test's ACME server (not a stand-in for a pinned image). */
 export const PEBBLE_IMAGE = 'refresher-standin/pebble:2.4';
 const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+/** apt settings of Debian's official images (no package caches kept in layers). */
+const APT_SLIM = join(STAND_INS, 'base/apt-slim.conf');
 
 /** The node base app/Dockerfile names in its NODE_IMAGE argument. */
 export function nodeBaseImage(): string {
@@ -135,12 +137,13 @@ export interface ForgeReport {
   seconds: number;
 }
 
-/** The Debian base: made once by mmdebstrap; remade only when this machine's CA bundle changes. */
+/** The Debian base: made once by mmdebstrap; remade only when its apt settings or this machine's CA bundle change. */
 async function forgeBase(log: (line: string) => void): Promise<ForgeReport> {
   const started = Date.now();
   const inputs = createHash('sha256')
     .update('bookworm minbase ca-certificates\n')
     .update(readFileSync(HOST_CA_BUNDLE))
+    .update(readFileSync(APT_SLIM))
     .digest('hex');
   if ((await imageLabel(BASE_IMAGE, INPUTS_LABEL)) === inputs)
     return { image: BASE_IMAGE, built: false, seconds: 0 };
@@ -150,7 +153,8 @@ async function forgeBase(log: (line: string) => void): Promise<ForgeReport> {
   await must('sh', [
     '-c',
     `mmdebstrap --quiet --variant=minbase --include=ca-certificates \
-      --customize-hook='upload ${HOST_CA_BUNDLE} ${HOST_CA_BUNDLE}' bookworm - \
+      --customize-hook='upload ${HOST_CA_BUNDLE} ${HOST_CA_BUNDLE}' \
+      --customize-hook='upload ${APT_SLIM} /etc/apt/apt.conf.d/docker-clean' bookworm - \
       | docker import --change 'LABEL ${INPUTS_LABEL}=${inputs}' --change 'CMD ["bash"]' - ${BASE_IMAGE}`,
   ]);
   return { image: BASE_IMAGE, built: true, seconds: (Date.now() - started) / 1000 };
@@ -231,6 +235,9 @@ export async function forge(
     if (!running.size) throw new Error(`cannot order ${pending.map((s) => s.image).join(', ')}`);
     await Promise.race(running.values());
   }
+  // Stand-ins replaced by a rebuild lose their tag: remove them rather than let them pile up.
+  if (reports.some((report) => report.built))
+    await run('docker', ['image', 'prune', '--force', '--filter', `label=${INPUTS_LABEL}`]);
   return reports;
 }
 

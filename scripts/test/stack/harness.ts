@@ -43,8 +43,12 @@ export class StackUnderTest {
   ports = { pebble: 0, webhook: 0 };
   private overrideFile = '';
 
-  constructor(dir: string) {
+  /** Further compose files merged last (bench:stack --override: trying a setting). */
+  private readonly extraOverrides: string[];
+
+  constructor(dir: string, extraOverrides: string[] = []) {
     this.dir = dir;
+    this.extraOverrides = extraOverrides;
   }
 
   get configFile() {
@@ -107,6 +111,7 @@ export class StackUnderTest {
       '--config', this.configFile, '--secrets', join(this.dir, 'secrets.json'),
       '--dir', join(this.dir, 'stack'), '--override', MACHINE_OVERRIDE,
       '--override', this.overrideFile,
+      ...this.extraOverrides.flatMap((file) => ['--override', file]),
     ]; // prettier-ignore
   }
 
@@ -137,7 +142,8 @@ export class StackUnderTest {
   compose(...args: string[]): Promise<string> {
     return must('docker-compose', [
       '-p', this.config.name, '-f', join(this.dir, 'stack/compose/docker-compose.yml'),
-      '-f', MACHINE_OVERRIDE, '-f', this.overrideFile, '--profile', 'proxy', ...args,
+      '-f', MACHINE_OVERRIDE, '-f', this.overrideFile,
+      ...this.extraOverrides.flatMap((file) => ['-f', file]), '--profile', 'proxy', ...args,
     ]); // prettier-ignore
   }
 

@@ -1,25 +1,50 @@
 """The cadvisor stand-in: checks the mounts cAdvisor needs and serves /healthz and /metrics.
 
 Not cAdvisor (see the Dockerfile). /healthz answers 200 only when every mount holds what cAdvisor
-reads; otherwise 500 with the problems, which are also printed at start.
+reads (Docker's data root where the engine says it is); otherwise 500 with the problems, which are also printed at start.
 """
 
+import json
 import os
+import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SOCKET = "/var/run/docker.sock"
 
 # What cAdvisor reads, by the mount the catalogue gives it.
 CHECKS = [
     ("/rootfs/etc", "the host's root filesystem at /rootfs"),
     ("/sys/fs/cgroup", "the host's cgroups under /sys"),
-    ("/var/run/docker.sock", "Docker's socket under /var/run"),
-    ("/var/lib/docker/image", "Docker's data root at /var/lib/docker (its image folder)"),
-    ("/var/lib/docker/containers", "Docker's data root at /var/lib/docker (its containers folder)"),
+    (SOCKET, "Docker's socket under /var/run"),
 ]
 
 
+def docker_root():
+    """DockerRootDir from the engine's /info: cAdvisor reads container layers at that path."""
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(5)
+        conn.connect(SOCKET)
+        conn.sendall(b"GET /info HTTP/1.0\r\nHost: docker\r\n\r\n")
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    return json.loads(data.split(b"\r\n\r\n", 1)[1])["DockerRootDir"]
+
+
 def problems():
-    return [f"missing {what}: {path}" for path, what in CHECKS if not os.path.exists(path)]
+    found = [f"missing {what}: {path}" for path, what in CHECKS if not os.path.exists(path)]
+    if found:
+        return found
+    try:
+        root = docker_root()
+    except (OSError, ValueError, KeyError) as error:
+        return [f"cannot ask Docker for its data root: {error}"]
+    return [
+        f"missing Docker's data root as the engine reports it: {root}/{part} (mount it at the same path)"
+        for part in ("image", "containers")
+        if not os.path.isdir(os.path.join(root, part))
+    ]
 
 
 def metrics(found):
