@@ -4,6 +4,7 @@
 // talks to the stack only through ports published on 127.0.0.1 (and the docker CLI for faults).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
@@ -31,6 +32,7 @@ interface TaskResult {
   attempts: number;
   periodicTaskId: number | null;
   scheduledFor: string | null;
+  startedAt: string | null;
   result: unknown;
   worker: string | null;
 }
@@ -118,6 +120,24 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
       ]);
     temp?.remove();
     await engine?.release();
+  });
+
+  test('stack:up with a port already taken on 127.0.0.1: one line naming it, nothing started', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(9093, '127.0.0.1', resolve));
+    try {
+      await assert.rejects(stack.stack('up', '--with-swag'), (error: Error) => {
+        assert.match(
+          error.message,
+          /^stack: port 127\.0\.0\.1:9093 \(alertmanager\) already in use by another program: stop it/m,
+        );
+        return true;
+      });
+      const label = `label=com.docker.compose.project=${stack.config.name}`;
+      assert.equal((await docker('ps', '-aq', '--filter', label)).trim(), '');
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
   });
 
   test('stack:up starts every container: the long-running ones healthy, the one-shots exited 0', async () => {
@@ -251,6 +271,8 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
 
   test('docker kill of the worker during a speed test: the run is retried and recorded once', async () => {
     const running = await startSpeedtest(4000);
+    // `docker kill` counts as a manual stop for the restart policy (unless-stopped does not bring
+    // the container back, as it would after a crash): start it again, as an operator would.
     await docker('kill', stack.container('worker'));
     await sleep(1000);
     if ((await containerState('worker')).status !== 'running')
@@ -262,32 +284,67 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
     assert.equal(rows.length, 1, 'one task result for the job');
   });
 
-  test('docker restart of postgres and of redis while schedules run: the roles recover by themselves, runs resume, none doubled', async () => {
+  test('docker restart of postgres and of redis while schedules run: the roles recover by themselves, no scheduled run lost or doubled', async () => {
+    // The kill above held the speed-test queue until the dead worker's lock expired (30 s): slots
+    // due meanwhile were skipped, by design (missed runs are not caught up: docs/scheduler.md).
+    // Start from a schedule that runs on time again: its newest run started within 5 s of its slot.
+    const onTime = async () => {
+      const runs = await taskResults(`&periodicTaskId=${scheduleId}&status=succeeded`);
+      const newest = runs[0];
+      return (
+        newest &&
+        Date.parse(newest.startedAt ?? '') - Date.parse(newest.scheduledFor ?? '') < 5000 &&
+        Date.now() - Date.parse(newest.scheduledFor ?? '') < 20_000
+      );
+    };
+    await waitFor(onTime, {
+      timeoutMs: 2 * MINUTE,
+      intervalMs: 1000,
+      what: 'the schedule on time',
+    });
     const before = await taskResults(`&periodicTaskId=${scheduleId}`);
     const restartsOf = async (role: string) =>
       (await docker('inspect', '--format', '{{.RestartCount}}', stack.container(role))).trim();
     const roles = ['web', 'worker', 'scheduler'];
     const restartsBefore = await Promise.all(roles.map(restartsOf));
+    const restartedAt = new Date().toISOString();
     for (const service of ['postgres', 'redis']) {
       await docker('restart', stack.container(service));
       await sleep(5000);
     }
-    await waitFor(
-      async () =>
-        (await taskResults(`&periodicTaskId=${scheduleId}`)).filter((r) => r.status === 'succeeded')
-          .length >=
-        before.filter((r) => r.status === 'succeeded').length + 2,
-      {
-        timeoutMs: 3 * MINUTE,
-        intervalMs: 2000,
-        what: 'two more scheduled runs after the restarts',
-      },
-    );
+    // The slots after the newest one seen before the restarts: three of them, each run.
+    const last = Math.max(...before.map((r) => Date.parse(r.scheduledFor ?? '')));
+    const later = async () =>
+      (await taskResults(`&periodicTaskId=${scheduleId}`)).filter(
+        (r) => r.status === 'succeeded' && Date.parse(r.scheduledFor ?? '') > last,
+      );
+    await waitFor(async () => (await later()).length >= 3, {
+      timeoutMs: 3 * MINUTE,
+      intervalMs: 2000,
+      what: 'three scheduled runs after the restarts',
+    });
     assert.deepEqual(await Promise.all(roles.map(restartsOf)), restartsBefore, 'no role restarted');
     for (const role of roles) assert.equal((await containerState(role)).status, 'running', role);
     const runs = await taskResults(`&periodicTaskId=${scheduleId}`);
     const slots = runs.map((r) => r.scheduledFor).filter(Boolean);
     assert.equal(new Set(slots).size, slots.length, 'no scheduled slot ran twice');
+    // No slot lost: from the newest slot before the restarts on, every 20 s slot has its run.
+    const since = [last, ...(await later()).map((r) => Date.parse(r.scheduledFor!))].sort(
+      (x, y) => x - y,
+    );
+    const gaps = since.slice(1).map((at, i) => (at - since[i]!) / 1000);
+    if (gaps.some((gap) => gap !== 20)) {
+      // What a lost slot needs to be understood: the runs and what the roles said meanwhile.
+      const logs = await Promise.all(
+        ['scheduler', 'worker'].map((role) =>
+          run('docker', ['logs', '--since', restartedAt, stack.container(role)]),
+        ),
+      );
+      const table = runs.map((r) => [r.scheduledFor, r.status, r.attempts, r.jobId].join(' '));
+      assert.fail(
+        `seconds between scheduled slots: ${gaps}\n${table.join('\n')}\n${logs.map((l) => l.stdout + l.stderr).join('\n')}`,
+      );
+    }
   });
 
   test('docker stop of the worker with a job running: it drains within its grace period; TargetDown reaches the webhook', async () => {
