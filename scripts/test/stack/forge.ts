@@ -137,7 +137,7 @@ export interface ForgeReport {
   seconds: number;
 }
 
-/** The Debian base: made once by mmdebstrap; remade only when its apt settings or this machine's CA bundle change. */
+/** The Debian base, made by mmdebstrap; remade only when its apt settings or the CA bundle change. */
 async function forgeBase(log: (line: string) => void): Promise<ForgeReport> {
   const started = Date.now();
   const inputs = createHash('sha256')
@@ -164,6 +164,7 @@ async function forgeOne(standIn: StandIn, log: (line: string) => void): Promise<
   const started = Date.now();
   const folder = join(STAND_INS, standIn.folder);
   const hash = createHash('sha256');
+  // TypeScript sources enter through their bundle (in `extra`), which also covers what they import.
   for (const path of filesUnder(folder).filter((path) => !path.endsWith('.ts')))
     hash.update(`${path}\n`).update(readFileSync(join(folder, path)));
   const extra = (await standIn.extra?.()) ?? {};
@@ -188,6 +189,7 @@ async function forgeOne(standIn: StandIn, log: (line: string) => void): Promise<
   cpSync(folder, context, { recursive: true });
   for (const [path, content] of Object.entries(extra)) {
     mkdirSync(dirname(join(context, path)), { recursive: true });
+    // `node` is the node stand-in's binary; everything else the forge adds is data.
     writeFileSync(join(context, path), content, { mode: path === 'node' ? 0o755 : 0o644 });
   }
   for (const [path, source] of Object.entries(folders))

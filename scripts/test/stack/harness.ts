@@ -23,8 +23,13 @@ require('node:http').createServer((req, res) => {
   let body = '';
   req.on('data', (chunk) => (body += chunk));
   req.on('end', () => {
-    if (req.method === 'POST') { received.push({ path: req.url, body: JSON.parse(body || 'null') }); res.end('ok'); }
-    else res.setHeader('content-type', 'application/json'), res.end(JSON.stringify(received));
+    if (req.method === 'POST') {
+      received.push({ path: req.url, body: JSON.parse(body || 'null') });
+      res.end('ok');
+    } else {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(received));
+    }
   });
 }).listen(8080);
 `;
