@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { envSchema } from '../src/config.ts';
 import { createMetrics } from '../src/metrics/registry.ts';
 import { PeriodicTasks } from '../src/queue/periodic-tasks.ts';
+import { schedulerIdsKey } from '../src/queue/bullmq-internals.ts';
 import { Queues, jobOptions } from '../src/queue/queues.ts';
 import { createRedis } from '../src/queue/redis.ts';
 import { scheduleRevision } from '../src/queue/schedule.ts';
@@ -117,7 +118,7 @@ try {
       schedule: { type: 'interval', every: 2 + i, period: 'hours' },
     });
     const id = idOf(changed);
-    while ((await queues.connection.zscore(queue.toKey('repeat'), id)) === null) {
+    while ((await queues.connection.zscore(schedulerIdsKey(queue), id)) === null) {
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
     changeMs.push(performance.now() - changedAt);
