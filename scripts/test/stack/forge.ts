@@ -26,7 +26,7 @@ import { REPO_ROOT } from '../../../contract/paths.ts';
 import { DEFAULT_IMAGES } from '../../../templates/catalogue/index.ts';
 import { swagIncludes } from '../../../templates/test/helpers/nginx.ts';
 import { parseDockerfile } from '../../../testing/dockerfile.ts';
-import { imageId, imageLabel, must, run } from './docker.ts';
+import { docker, imageId, imageLabel, must, run } from './docker.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const STAND_INS = join(HERE, 'stand-ins');
@@ -199,9 +199,9 @@ async function forgeOne(standIn: StandIn, log: (line: string) => void): Promise<
       '--build-arg',
       `${name}=${ref}`,
     ]);
-    await must('docker', [
+    await docker(
       'build', '--quiet', '--label', `${INPUTS_LABEL}=${inputs}`, ...args, '-t', standIn.image, context,
-    ]); // prettier-ignore
+    ); // prettier-ignore
   } finally {
     rmSync(context, { recursive: true, force: true });
   }

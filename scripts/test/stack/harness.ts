@@ -4,7 +4,7 @@
 // network (pebble, the ACME server swag's certbot talks to; a webhook receiver for Alertmanager).
 // The test reaches the stack only through ports published on 127.0.0.1.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { request, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { REPO_ROOT } from '../../../contract/paths.ts';
@@ -12,9 +12,9 @@ import { serviceCatalogue } from '../../../templates/catalogue/index.ts';
 import { loadDeploymentConfig, type DeploymentConfig } from '../../../templates/config.ts';
 import { freePort } from '../../../testing/ports.ts';
 import { nodeBaseImage, PEBBLE_IMAGE } from './forge.ts';
-import { docker, must, run } from './docker.ts';
+import { docker, run } from './docker.ts';
 
-export const MACHINE_OVERRIDE = join(import.meta.dirname, 'this-machine.override.yml');
+const MACHINE_OVERRIDE = join(import.meta.dirname, 'this-machine.override.yml');
 
 /** The webhook receiver: keeps every POST body, lists them on GET /received. */
 const WEBHOOK_SERVER = `
@@ -38,6 +38,21 @@ export interface HttpReply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+}
+
+/** One HTTPS request, its answer read whole. */
+function httpsText(options: RequestOptions, body?: string): Promise<HttpReply> {
+  return new Promise((resolve, reject) => {
+    request(options, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }),
+      );
+    })
+      .on('error', reject)
+      .end(body);
+  });
 }
 
 export class StackUnderTest {
@@ -144,14 +159,6 @@ export class StackUnderTest {
     return output;
   }
 
-  compose(...args: string[]): Promise<string> {
-    return must('docker-compose', [
-      '-p', this.config.name, '-f', join(this.dir, 'stack/compose/docker-compose.yml'),
-      '-f', MACHINE_OVERRIDE, '-f', this.overrideFile,
-      ...this.extraOverrides.flatMap((file) => ['-f', file]), '--profile', 'proxy', ...args,
-    ]); // prettier-ignore
-  }
-
   container(service: string): string {
     return `${this.config.name}_${service}_1`;
   }
@@ -167,51 +174,38 @@ export class StackUnderTest {
   ): Promise<HttpReply> {
     const host = this.fqdn('speedtester');
     const ca = options.ca ?? (await this.issuerRoot());
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port: 443,
-          servername: host,
-          path,
-          method: options.method ?? 'GET',
-          headers: { host, ...options.headers },
-          ca,
-        },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-        },
-      );
-      req.on('error', reject);
-      req.end(options.body);
-    });
+    return httpsText(
+      {
+        host: '127.0.0.1',
+        port: 443,
+        servername: host,
+        path,
+        method: options.method ?? 'GET',
+        headers: { host, ...options.headers },
+        ca,
+      },
+      options.body,
+    );
   }
 
   private issuer?: string;
 
-  /** The root pebble issues under (a new one each time pebble starts), from its management API. */
+  /**
+   * The root pebble issued swag's certificate under, from its management API. Pebble makes a new
+   * root each time it starts, but swag keeps the certificate in its volume across down and up: the
+   * first root is the one that verifies it, so it is kept.
+   */
   async issuerRoot(): Promise<string> {
-    if (this.issuer) return this.issuer;
-    return new Promise((resolve, reject) => {
-      request(
-        {
-          host: '127.0.0.1',
-          port: this.ports.pebble,
-          path: '/roots/0',
-          ca: this.pebbleRoot,
-          servername: 'pebble',
-        },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => resolve((this.issuer = body)));
-        },
-      )
-        .on('error', reject)
-        .end();
-    });
+    this.issuer ??= (
+      await httpsText({
+        host: '127.0.0.1',
+        port: this.ports.pebble,
+        path: '/roots/0',
+        ca: this.pebbleRoot,
+        servername: 'pebble',
+      })
+    ).body;
+    return this.issuer;
   }
 
   async webhookReceived(): Promise<

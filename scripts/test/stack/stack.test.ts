@@ -82,18 +82,16 @@ async function finished(jobId: string, timeoutMs = 2 * MINUTE): Promise<TaskResu
   );
 }
 
+/** A container's state, exit code, and health (undefined without a health check). */
 async function containerState(service: string) {
-  const [status, exitCode] = (
-    await docker(
-      'inspect',
-      '--format',
-      '{{.State.Status}} {{.State.ExitCode}}',
-      stack.container(service),
-    )
+  const format =
+    '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}';
+  const [status, exitCode, health] = (
+    await docker('inspect', '--format', format, stack.container(service))
   )
     .trim()
     .split(' ');
-  return { status, exitCode: Number(exitCode) };
+  return { status, exitCode: Number(exitCode), health: health || undefined };
 }
 
 describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
@@ -149,14 +147,8 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
       readFileSync(join(stack.dir, 'stack/compose/docker-compose.yml'), 'utf8'),
     ) as { services: Record<string, { restart: string; healthcheck?: unknown }> };
     for (const [name, service] of Object.entries(rendered.services)) {
-      const format =
-        '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}';
-      const [status, code, health] = (
-        await docker('inspect', '--format', format, stack.container(name))
-      )
-        .trim()
-        .split(' ');
-      if (service.restart === 'no') assert.deepEqual([name, status, code], [name, 'exited', '0']);
+      const { status, exitCode, health } = await containerState(name);
+      if (service.restart === 'no') assert.deepEqual([name, status, exitCode], [name, 'exited', 0]);
       else {
         assert.equal(status, 'running', name);
         assert.equal(health, service.healthcheck ? 'healthy' : undefined, name);
@@ -354,7 +346,8 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
     await docker('stop', stack.container('worker'));
     const seconds = (Date.now() - stopped) / 1000;
     assert.ok(seconds < 30, `stopped in ${seconds} s, inside the 30 s grace`);
-    assert.deepEqual(await containerState('worker'), { status: 'exited', exitCode: 0 });
+    const { status, exitCode } = await containerState('worker');
+    assert.deepEqual({ status, exitCode }, { status: 'exited', exitCode: 0 });
     const done = await finished(running.jobId, 10_000);
     assert.equal(done.status, 'succeeded', JSON.stringify(done));
     assert.equal(done.attempts, 1, 'finished by the stopping worker');
