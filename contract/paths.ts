@@ -15,6 +15,8 @@ export const OOKLA_BIN_IN_IMAGE = '/usr/local/bin/speedtest';
 export const RENDERED = {
   swagSite: (subdomain: string) => `swag/proxy-confs/${subdomain}.subdomain.conf`,
   htpasswd: 'swag/refresher.htpasswd',
+  /** swag's entry point and health check (swag/certificate-gate.py, copied by templates/swag.ts). */
+  swagGate: 'swag/certificate-gate.py',
   dnsCredentials: (plugin: string) => `swag/dns-conf/${dnsCredentialsFile(plugin)}`,
   cloudInit: 'cloud-init/user-data.yaml',
   compose: 'compose/docker-compose.yml',
@@ -40,6 +42,7 @@ export const MOUNTED = {
   grafanaReaderRole: '/refresher/grafana-reader-role.sql',
   swagSite: (subdomain: string) => `/config/nginx/proxy-confs/${subdomain}.subdomain.conf`,
   htpasswd: '/config/nginx/refresher.htpasswd',
+  swagGate: '/refresher/certificate-gate.py',
   dnsCredentials: (plugin: string) => `/config/dns-conf/${dnsCredentialsFile(plugin)}`,
 } as const;
 

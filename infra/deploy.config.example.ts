@@ -14,11 +14,11 @@ export default defineDeployment({
   // Names the compose project, the Azure resources and the secrets file.
   name: 'refresher',
 
-  // Your domain. Its DNS zone points each subdomain below at the VM.
-  domain: 'example.com',
+  // The domain the public names end in: speed.lab.example.com and grafana.lab.example.com here.
+  domain: 'lab.example.com',
   subdomains: {
-    speedtester: 'speed', // speed.example.com: admin portal, API, queue board, speed test target
-    grafana: 'grafana', // grafana.example.com: dashboards
+    speedtester: 'speed', // speed.lab.example.com: admin portal, API, queue board, speed test target
+    grafana: 'grafana', // grafana.lab.example.com: dashboards
     // prometheus: 'prometheus', // uncomment to publish Prometheus (always behind basic auth)
   },
 
@@ -31,11 +31,17 @@ export default defineDeployment({
     staging: false, // true while experimenting: untrusted certificates, no rate-limit trouble
   },
 
+  // Who answers for those names (docs/dns.md). 'subdomain-zone': an Azure DNS zone for `domain`,
+  // a subdomain of a domain whose DNS stays where it is; `npm run deploy` prints the NS records to
+  // add there once (lab NS ns1-…azure-dns.com) and waits for them. The other modes:
+  //   { mode: 'domain-zone' }     an Azure zone for a domain of its own (set its name servers at
+  //                               the registrar; any record it had elsewhere must move too)
+  //   { mode: 'existing-zone', resourceGroup: 'rg-dns', zone: 'example.com' }   a zone you have
+  //   { mode: 'external' }        no Azure DNS: the deploy prints the A records to add, and waits
+  dns: { mode: 'subdomain-zone' },
+
   azure: {
     location: 'westeurope', // `az account list-locations -o table` lists the names
-    // The DNS zone of `domain`: 'create' makes it (then point your registrar at the name servers
-    // `cdktf deploy` prints); an existing zone: { mode: 'existing', resourceGroup: 'rg-dns' }.
-    dnsZone: { mode: 'create' },
     // Terraform state stays in .state/ on this machine unless you name a storage account
     // (docs/infrastructure.md shows how to make one):
     // remoteState: { resourceGroup: 'rg-tfstate', storageAccount: 'refreshertfstate', container: 'tfstate' },
@@ -48,6 +54,9 @@ export default defineDeployment({
     // The public half of your SSH key pair; both users accept it. This example points at a key
     // nobody holds the private half of: replace it with yours, e.g. '~/.ssh/id_ed25519.pub'.
     sshPublicKeyPath: './example-admin-key.pub',
+    // Its private half, which the deploy's ssh offers (and only it): by default the same path
+    // without .pub. Name it when it lives elsewhere; a passphrase-protected key goes in ssh-agent.
+    // sshPrivateKeyPath: '~/.ssh/id_ed25519',
     // Who may reach SSH (port 22): your own address or network. 0.0.0.0/0 is refused.
     sshAllowedCidrs: ['203.0.113.7/32'],
     osDiskGiB: 64,

@@ -16,7 +16,7 @@ import { defaultConfigFile, defaultSecretsFile } from '../scripts/lib/deployment
 export type AppImageSource =
   | {
       kind: 'build';
-      /** The Docker build context (dist/): absolute, as the docker provider reads it. */
+      /** The Docker build context (dist/), absolute here; the stack writes it relative. */
       context: string;
       dockerfile: string;
       /** Changes exactly when a file of the context does: the image is rebuilt on the VM. */
@@ -81,6 +81,22 @@ export function deploymentInputs(options: {
 }
 
 /**
+ * `npm run deploy -- --staging` (REFRESHER_CERTBOT_STAGING=true): this synth asks Let's Encrypt's
+ * staging CA whatever the file says, for a first run that cannot hit the production rate limits.
+ * The next deploy without it changes swag's STAGING, and SWAG replaces the staging certificate.
+ */
+export function withCertbotStaging(
+  config: DeploymentConfig,
+  env: NodeJS.ProcessEnv,
+): DeploymentConfig {
+  const value = env.REFRESHER_CERTBOT_STAGING;
+  if (value === undefined || value === '') return config;
+  if (value !== 'true' && value !== 'false')
+    throw new InputError(`REFRESHER_CERTBOT_STAGING must be true or false, not "${value}"`);
+  return { ...config, certbot: { ...config.certbot, staging: value === 'true' } };
+}
+
+/**
  * The inputs of `npm run synth` and `cdktf synth|deploy`: the configuration file
  * (REFRESHER_DEPLOY_CONFIG, else infra/deploy.config.ts, else the committed example), its secrets
  * (REFRESHER_SECRETS_FILE, else .secrets/<name>.json, generated when missing), the bundle
@@ -92,7 +108,7 @@ export async function loadDeploymentInputs(
   DeploymentInputs & { configFile: string; secretsFile: string; secretsCreated: boolean }
 > {
   const configFile = resolve(env.REFRESHER_DEPLOY_CONFIG || defaultConfigFile());
-  const config = await loadDeploymentConfig(configFile);
+  const config = withCertbotStaging(await loadDeploymentConfig(configFile), env);
   const secretsFile = resolve(env.REFRESHER_SECRETS_FILE || defaultSecretsFile(config));
   const { secrets, created } = loadOrCreateSecrets(secretsFile, env);
   const distDir = resolve(env.REFRESHER_DIST || DEFAULT_DIST);

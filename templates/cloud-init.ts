@@ -1,13 +1,24 @@
 // cloud-init user-data for the VM: what turns a stock Ubuntu 24.04 image into a Docker host for
 // the services stack. It runs once, on first boot. Everything else (containers, configs) arrives
 // later over SSH through the Docker API, so this file changes only when the machine should.
+import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { DATA_DIR, dockerDataRoot, swapGiB, type DeploymentConfig } from './config.ts';
+import { DEPLOY_USER, renderSshdDropIn, SSHD_DROP_IN_PATH } from './ssh.ts';
 
-/** The non-root user the services stack connects as (ssh://deploy@vm): Docker, nothing else. */
-export const DEPLOY_USER = 'deploy';
+export { DEPLOY_USER };
 /** Docker's apt repository signing key (https://download.docker.com/linux/ubuntu/gpg). */
 export const DOCKER_APT_KEY_FINGERPRINT = '9DC858229FC7DD38854AE2D88D81803C0EBFCD88';
+/**
+ * That key, ASCII-armored, embedded in the user-data: first boot needs no keyserver, whose outage
+ * would leave the VM without docker-ce. templates/test/docker-apt-key.test.ts checks with gpg
+ * that the file holds exactly the key of DOCKER_APT_KEY_FINGERPRINT.
+ */
+export const DOCKER_APT_KEY_FILE = new URL('./docker-apt-key.asc', import.meta.url);
+const DOCKER_APT_KEY = readFileSync(DOCKER_APT_KEY_FILE, 'utf8');
+/** Orders docker.service after the data disk's mount (written only with a data disk). */
+export const DOCKER_MOUNT_DROP_IN =
+  '/etc/systemd/system/docker.service.d/10-refresher-data-disk.conf';
 const DATA_DISK_LABEL = 'refresher-data';
 /** Azure's stable name for the first data disk (LUN 0), from the Azure udev rules in the image. */
 const AZURE_DATA_DISK = '/dev/disk/azure/scsi1/lun0';
@@ -27,16 +38,15 @@ export function renderCloudInit(config: DeploymentConfig): string {
     'live-restore': true,
     ...(dataDisk ? { 'data-root': dockerDataRoot(config) } : {}),
   };
-  const sshd = [
-    '# Written by cloud-init from templates/cloud-init.ts: keys only, no root, named users only.',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'PermitRootLogin no',
-    'PubkeyAuthentication yes',
-    `AllowUsers ${vm.adminUsername} ${DEPLOY_USER}`,
-    'MaxAuthTries 3',
-    'LoginGraceTime 30',
-    'X11Forwarding no',
+  const sshd = renderSshdDropIn(vm.adminUsername);
+  // The data disk is mounted with nofail (a missing disk must not stop the VM from booting), so
+  // nothing orders dockerd after it: after a reboot without the mount, dockerd would start on an
+  // empty folder of the OS disk. RequiresMountsFor makes docker.service wait for the mount, and
+  // not start at all without it.
+  const dockerAfterMount = [
+    '# Written by cloud-init from templates/cloud-init.ts: Docker keeps its data on the data disk.',
+    '[Unit]',
+    `RequiresMountsFor=${DATA_DIR}`,
     '',
   ].join('\n');
   const autoUpgrades = [
@@ -119,8 +129,8 @@ export function renderCloudInit(config: DeploymentConfig): string {
         'docker.list': {
           source:
             'deb [signed-by=$KEY_FILE] https://download.docker.com/linux/ubuntu $RELEASE stable',
-          keyid: DOCKER_APT_KEY_FINGERPRINT,
-          keyserver: 'keyserver.ubuntu.com',
+          // cloud-init writes it to /etc/apt/cloud-init.gpg.d/docker.gpg ($KEY_FILE).
+          key: DOCKER_APT_KEY,
         },
       },
     },
@@ -133,7 +143,7 @@ export function renderCloudInit(config: DeploymentConfig): string {
       'unattended-upgrades',
     ],
     write_files: [
-      { path: '/etc/ssh/sshd_config.d/10-refresher.conf', permissions: '0644', content: sshd },
+      { path: SSHD_DROP_IN_PATH, permissions: '0644', content: sshd },
       { path: '/etc/apt/apt.conf.d/20auto-upgrades', permissions: '0644', content: autoUpgrades },
       {
         path: '/etc/apt/apt.conf.d/52refresher-unattended-upgrades',
@@ -145,6 +155,9 @@ export function renderCloudInit(config: DeploymentConfig): string {
         permissions: '0644',
         content: `${JSON.stringify(dockerDaemon, null, 2)}\n`,
       },
+      ...(dataDisk
+        ? [{ path: DOCKER_MOUNT_DROP_IN, permissions: '0644', content: dockerAfterMount }]
+        : []),
     ],
     runcmd: [
       [
@@ -159,9 +172,21 @@ export function renderCloudInit(config: DeploymentConfig): string {
         DATA_DIR,
         `${DATA_DIR}/backups`,
       ],
-      // Check the hardened sshd configuration before applying it: a typo must not lock us out.
-      ['sh', '-c', 'sshd -t && systemctl try-reload-or-restart ssh'],
+      // systemd reads the mount drop-in at every boot; the reload makes this boot's systemd know
+      // it too, before Docker is enabled and started here.
+      ...(dataDisk ? [['systemctl', 'daemon-reload']] : []),
       ['systemctl', 'enable', '--now', 'docker.service', 'unattended-upgrades.service'],
+      // Check the hardened sshd configuration before reloading: a running sshd keeps the old one
+      // if the new one is broken (the drop-in itself is checked by a real sshd in
+      // scripts/test/stack/ssh.test.ts). Ubuntu 24.04 starts sshd by socket activation, so on first
+      // boot its privilege separation folder (/run/sshd, made by ssh.service) may not exist yet,
+      // and `sshd -t` fails without it. Last, so that a failure is runcmd's exit status, which
+      // cloud-init reports as an error (and the vm-ready check shows).
+      [
+        'sh',
+        '-c',
+        'install -d -m 0755 /run/sshd && sshd -t && systemctl try-reload-or-restart ssh',
+      ],
     ],
     final_message:
       'refresher: cloud-init finished after $UPTIME seconds; Docker is ready for the services stack',

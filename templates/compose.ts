@@ -2,7 +2,8 @@
 // catalogue: the same images, commands, health checks, limits and config files as on the VM.
 // Differences, on purpose: swag is in the "proxy" profile (it needs public DNS and ports 80/443 to
 // get a certificate, so `docker compose up` leaves it out unless asked), and a few services publish
-// a port on 127.0.0.1 so a browser on the laptop reaches them.
+// a port on 127.0.0.1 so a browser on the laptop reaches them; and swag gets no public address to
+// wait for (publicAddressEnv is left out: its certificate gate then does not wait for DNS).
 //
 // Secrets never appear in the compose file: each service that needs one reads an env file from
 // compose/secrets/ (mode 0600), so the compose file itself is the same for everyone.
@@ -65,12 +66,14 @@ function composeService(service: ServiceSpec): Record<string, unknown> {
   return {
     ...(service.composeProfile ? { profiles: [service.composeProfile] } : {}),
     image: service.image,
+    ...(service.entrypoint ? { entrypoint: service.entrypoint } : {}),
     ...(service.command ? { command: service.command } : {}),
     ...(Object.keys(plainEnv).length ? { environment: plainEnv } : {}),
     ...(hasSecrets ? { env_file: [`secrets/${service.name}.env`] } : {}),
     ...(ports.length ? { ports } : {}),
     ...(volumes.length ? { volumes } : {}),
     ...(service.privileged ? { privileged: true } : {}),
+    ...(service.capabilities.length ? { cap_add: service.capabilities } : {}),
     ...(service.devices ? { devices: service.devices } : {}),
     ...(check
       ? {

@@ -314,6 +314,30 @@ export function deploymentSchema(baseDir: string) {
         prometheus: subdomain.optional(),
       }),
       certbot,
+      /**
+       * Who answers for the public names (docs/dns.md): an Azure zone the deployment creates and
+       * you delegate to (a subdomain of a domain hosted elsewhere, or a domain of its own), a zone
+       * you already have in Azure, or your current DNS host (you add the A records the deploy
+       * prints).
+       */
+      dns: z.discriminatedUnion(
+        'mode',
+        [
+          z.strictObject({ mode: z.literal('subdomain-zone') }),
+          z.strictObject({ mode: z.literal('domain-zone') }),
+          z.strictObject({
+            mode: z.literal('existing-zone'),
+            resourceGroup: resourceGroupName,
+            /** The zone's name when `domain` lies inside it (lab.example.com in example.com). */
+            zone: domainName.optional(),
+          }),
+          z.strictObject({ mode: z.literal('external') }),
+        ],
+        {
+          error:
+            'expected { mode: "subdomain-zone" }, { mode: "domain-zone" }, { mode: "existing-zone", resourceGroup: "…" } or { mode: "external" }',
+        },
+      ),
       azure: z.strictObject({
         location: z
           .string()
@@ -322,20 +346,6 @@ export function deploymentSchema(baseDir: string) {
             /^[a-z][a-z0-9]{2,30}$/,
             'expected an Azure region name such as westeurope (lower case, no spaces)',
           ),
-        /**
-         * The DNS zone of `domain`: created by the azure stack (then delegate the domain to the
-         * name servers it outputs), or an existing zone in a resource group of yours.
-         */
-        dnsZone: z
-          .discriminatedUnion(
-            'mode',
-            [
-              z.strictObject({ mode: z.literal('create') }),
-              z.strictObject({ mode: z.literal('existing'), resourceGroup: resourceGroupName }),
-            ],
-            { error: 'expected { mode: "create" } or { mode: "existing", resourceGroup: "…" }' },
-          )
-          .default({ mode: 'create' }),
         /**
          * Terraform state in an Azure storage account (made beforehand, see docs/infrastructure.md)
          * instead of local files under .state/. Off unless set.
@@ -381,6 +391,16 @@ export function deploymentSchema(baseDir: string) {
           })
           .default('azureuser'),
         sshPublicKeyPath: sshPublicKeyFile(baseDir),
+        /**
+         * The private half, which the deploy's ssh uses (IdentityFile); default: the public key's
+         * path without ".pub". Only its path is read here: render and synth need no private key.
+         */
+        sshPrivateKeyPath: z
+          .string()
+          .trim()
+          .min(1, 'expected the path of an SSH private key such as ~/.ssh/id_ed25519')
+          .transform((value) => resolvePath(value, baseDir))
+          .optional(),
         /** Networks allowed to reach SSH (port 22); 80 and 443 are open to everyone. */
         sshAllowedCidrs: z
           .array(cidr, { error: 'expected a list of CIDRs such as ["203.0.113.7/32"]' })
@@ -505,6 +525,23 @@ export function deploymentSchema(baseDir: string) {
             message: 'the full name is longer than 253 characters',
           });
       }
+      if (config.dns.mode === 'subdomain-zone' && config.domain.split('.').length < 3)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['dns', 'mode'],
+          message: `"subdomain-zone" makes a zone for a subdomain such as lab.${config.domain}, delegated from ${config.domain}'s DNS host: set domain to that subdomain, or use "domain-zone" to hand all of ${config.domain} to Azure DNS`,
+        });
+      if (
+        config.dns.mode === 'existing-zone' &&
+        config.dns.zone !== undefined &&
+        config.domain !== config.dns.zone &&
+        !config.domain.endsWith(`.${config.dns.zone}`)
+      )
+        ctx.addIssue({
+          code: 'custom',
+          path: ['dns', 'zone'],
+          message: `${config.domain} is not inside the zone ${config.dns.zone}`,
+        });
       if (config.vm.swapGiB === 'auto' && VM_MEMORY_GIB[config.vm.size] === undefined) {
         ctx.addIssue({
           code: 'custom',
@@ -528,6 +565,21 @@ export function deploymentSchema(baseDir: string) {
             'the ookla engine runs only when you accept its licence: set acceptOoklaLicense: true, or use librespeed',
         });
       }
+    })
+    .transform((config, ctx) => {
+      const { sshPublicKeyPath, sshPrivateKeyPath } = config.vm;
+      const privateKey = sshPrivateKeyPath ?? sshPublicKeyPath.path.replace(/\.pub$/, '');
+      if (privateKey === sshPublicKeyPath.path) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['vm', sshPrivateKeyPath ? 'sshPrivateKeyPath' : 'sshPublicKeyPath'],
+          message: sshPrivateKeyPath
+            ? 'this is the public key: name the private key next to it (without .pub)'
+            : `${sshPublicKeyPath.path} does not end in .pub: name the private key with vm.sshPrivateKeyPath`,
+        });
+        return z.NEVER;
+      }
+      return { ...config, vm: { ...config.vm, sshPrivateKeyPath: privateKey } };
     });
 }
 
@@ -620,6 +672,26 @@ export function publicHosts(
     const sub = config.subdomains[site];
     return sub === undefined ? [] : [{ site, subdomain: sub, fqdn: `${sub}.${config.domain}` }];
   });
+}
+
+/**
+ * The Azure DNS zone that holds the public names' A records: one the deployment creates (named
+ * after `domain`), one that exists already, or none (external DNS: you add the records).
+ */
+export function dnsZone(
+  config: DeploymentConfig,
+): { name: string; created: boolean; resourceGroup?: string } | undefined {
+  const dns = config.dns;
+  if (dns.mode === 'external') return undefined;
+  if (dns.mode === 'existing-zone')
+    return { name: dns.zone ?? config.domain, created: false, resourceGroup: dns.resourceGroup };
+  return { name: config.domain, created: true };
+}
+
+/** A public name relative to its zone: "speed" in lab.example.com, "speed.lab" in example.com. */
+export function recordName(fqdn: string, zone: string): string {
+  if (!fqdn.endsWith(`.${zone}`)) throw new Error(`${fqdn} is not inside the zone ${zone}`);
+  return fqdn.slice(0, -zone.length - 1);
 }
 
 /** Swap size in GiB: as much as memory up to 2 GiB, then half of it, at most 8 GiB. */

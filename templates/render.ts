@@ -14,7 +14,7 @@ import type { DeploymentConfig } from './config.ts';
 import { renderGrafana } from './grafana.ts';
 import { renderPrometheus } from './prometheus.ts';
 import { htpasswdLine, type Secrets } from './secrets.ts';
-import { renderSwagSites } from './swag.ts';
+import { renderSwagGate, renderSwagSites } from './swag.ts';
 
 export interface RenderedFile {
   /** Relative to the output directory, with forward slashes. */
@@ -33,6 +33,7 @@ export function renderAll(config: DeploymentConfig, secrets: Secrets): RenderedF
     files.push({ path, content, secret, mode });
 
   for (const [path, content] of renderSwagSites(config)) add(path, content);
+  add(RENDERED.swagGate, renderSwagGate());
   // A bcrypt hash, not the password; nginx's worker (SWAG's abc user) must read it: 0644, inside
   // an output directory only its owner may enter.
   add(

@@ -54,6 +54,14 @@ function source(site: PublicSite): string {
 }
 
 /**
+ * swag's certificate gate (its entry point and health check, docs/swag.md), as it is in
+ * swag/certificate-gate.py: it reads everything it needs from the container's environment.
+ */
+export function renderSwagGate(): string {
+  return readFileSync(join(SOURCES_DIR, 'certificate-gate.py'), 'utf8');
+}
+
+/**
  * Fills `{{name}}` placeholders. A line holding a list placeholder is repeated once per item
  * (`listen {{listen_https}};` becomes one listen line per address). Unknown names are an error,
  * so a typo in a source never reaches nginx.

@@ -1,6 +1,7 @@
 // The app image on the VM: built there by its Docker Engine from the bundle's context (dist/,
 // sent over SSH by the docker provider: no registry involved), or pulled from a registry when the
 // configuration says so (pullAppImage with images.app).
+import { relative } from 'node:path';
 import { Construct } from 'constructs';
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import { image } from '../../templates/catalogue/index.ts';
@@ -13,7 +14,12 @@ export class AppImage extends Construct {
   constructor(
     scope: Construct,
     id: string,
-    props: { config: DeploymentConfig; source: AppImageSource },
+    props: {
+      config: DeploymentConfig;
+      source: AppImageSource;
+      /** The synthesized stack's folder (cdktf.out/stacks/services). */
+      stackDir: string;
+    },
   ) {
     super(scope, id);
     const { config, source } = props;
@@ -29,9 +35,11 @@ export class AppImage extends Construct {
       // the new build that carries the same tag.
       keepLocally: true,
       buildAttribute: {
-        // Absolute paths: the provider resolves the Dockerfile against its own working folder.
-        context: source.context,
-        dockerfile: source.dockerfile,
+        // Paths relative to the stack's folder, where Terraform and its providers run (the
+        // provider resolves both against its working folder): the same on every checkout, so
+        // moving the repository does not replace the image and every app container.
+        context: relative(props.stackDir, source.context) || '.',
+        dockerfile: relative(props.stackDir, source.dockerfile),
         buildArgs: { APP_VERSION: source.version, OOKLA_ACCEPT_LICENSE: ookla },
         label: { 'io.refresher.bundle-digest': source.contextDigest },
       },

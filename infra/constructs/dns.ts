@@ -1,11 +1,14 @@
-// The deployment's names: an A record for each public subdomain, in the DNS zone of the domain,
-// which the stack either creates (and outputs its name servers for the registrar) or finds.
+// The deployment's names: an A record for each public name, in the Azure DNS zone the
+// configuration names (templates/config.ts dnsZone): a zone this stack creates (for a subdomain
+// delegated from the current DNS host, or for a domain of its own; its name servers are an
+// output) or a zone that exists already. With external DNS there is no zone here: the deploy
+// prints the records to add and waits for them (scripts/lib/dns-wait.ts).
 import { Construct } from 'constructs';
 import { DataAzurermDnsZone } from '@cdktf/provider-azurerm/lib/data-azurerm-dns-zone/index.js';
 import { DnsARecord } from '@cdktf/provider-azurerm/lib/dns-a-record/index.js';
 import { DnsZone } from '@cdktf/provider-azurerm/lib/dns-zone/index.js';
 import type { ResourceGroup } from '@cdktf/provider-azurerm/lib/resource-group/index.js';
-import { publicHosts, type DeploymentConfig } from '../../templates/config.ts';
+import { dnsZone, publicHosts, recordName, type DeploymentConfig } from '../../templates/config.ts';
 
 /** Short, so a new address (a rebuilt VM) reaches clients within minutes. */
 export const RECORD_TTL_SECONDS = 300;
@@ -22,29 +25,33 @@ export class DnsRecords extends Construct {
   ) {
     super(scope, id);
     const { config } = props;
-    const mode = config.azure.dnsZone;
+    const zone = dnsZone(config);
+    if (!zone) {
+      this.records = [];
+      return;
+    }
     let zoneName: string;
     let zoneResourceGroup: string;
-    if (mode.mode === 'create') {
-      const zone = new DnsZone(this, 'zone', {
-        name: config.domain,
+    if (zone.created) {
+      const created = new DnsZone(this, 'zone', {
+        name: zone.name,
         resourceGroupName: props.resourceGroup.name,
       });
-      zoneName = zone.name;
-      zoneResourceGroup = zone.resourceGroupName;
-      this.nameServers = zone.nameServers;
+      zoneName = created.name;
+      zoneResourceGroup = created.resourceGroupName;
+      this.nameServers = created.nameServers;
     } else {
-      const zone = new DataAzurermDnsZone(this, 'zone', {
-        name: config.domain,
-        resourceGroupName: mode.resourceGroup,
+      const existing = new DataAzurermDnsZone(this, 'zone', {
+        name: zone.name,
+        resourceGroupName: zone.resourceGroup!,
       });
-      zoneName = zone.name;
-      zoneResourceGroup = mode.resourceGroup;
+      zoneName = existing.name;
+      zoneResourceGroup = zone.resourceGroup!;
     }
     this.records = publicHosts(config).map(
       (host) =>
         new DnsARecord(this, `a-${host.site}`, {
-          name: host.subdomain,
+          name: recordName(host.fqdn, zone.name),
           zoneName,
           resourceGroupName: zoneResourceGroup,
           ttl: RECORD_TTL_SECONDS,

@@ -1,7 +1,8 @@
 // One container of the service catalogue (templates/catalogue/) as a docker_container: the
 // same image, command, environment, health check, memory limit, restart policy, log rotation,
 // volumes and config files as the compose file has, plus what only the VM needs: the public
-// ports (swag), Terraform's waiting for health and for one-shot containers to finish.
+// ports (swag), the VM's public address (swag's certificate gate), Terraform's waiting for health
+// and for one-shot containers to finish.
 import { Construct } from 'constructs';
 import { Fn, type ITerraformDependable } from 'cdktf';
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
@@ -28,6 +29,8 @@ export interface ServiceContainerProps {
   dependsOn: ITerraformDependable[];
   /** Others wait for this one to be healthy: Terraform waits for it at creation. */
   waitHealthy: boolean;
+  /** The VM's public address (a Terraform expression), for the service's publicAddressEnv. */
+  publicAddress?: string;
 }
 
 const seconds = (value: number) => `${value}s`;
@@ -56,10 +59,16 @@ export class ServiceContainer extends Construct {
       name: service.name,
       hostname: service.name,
       image: props.imageId,
+      ...(service.entrypoint ? { entrypoint: service.entrypoint } : {}),
       ...(service.command ? { command: service.command } : {}),
-      env: Object.entries(service.environment).map(
-        ([name, value]) => `${name}=${envValue(value, props.secret)}`,
-      ),
+      env: [
+        ...Object.entries(service.environment).map(
+          ([name, value]) => `${name}=${envValue(value, props.secret)}`,
+        ),
+        ...(service.publicAddressEnv && props.publicAddress
+          ? [`${service.publicAddressEnv}=${props.publicAddress}`]
+          : []),
+      ],
       restart: service.restart,
       memory: service.memoryLimitMb,
       // `docker stop` and a replacement on deploy both wait this long before killing it.
@@ -124,6 +133,7 @@ export class ServiceContainer extends Construct {
         };
       }),
       ...(service.privileged ? { privileged: true } : {}),
+      ...(service.capabilities.length ? { capabilities: { add: service.capabilities } } : {}),
       ...(service.devices
         ? { devices: service.devices.map((path) => ({ hostPath: path, containerPath: path })) }
         : {}),

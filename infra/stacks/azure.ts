@@ -1,8 +1,8 @@
 // Stack "azure": everything Azure holds for a deployment. A resource group; the VM's network
 // (infra/constructs/network.ts); an Ubuntu 24.04 LTS VM that logs in with SSH keys only and turns
 // itself into a Docker host from the rendered cloud-init; an optional managed data disk for
-// Docker's data; the DNS zone with an A record per public subdomain; tags everywhere; and a wait
-// until the VM's Docker answers over SSH, so the services stack can start right after.
+// Docker's data; the A record of each public name in an Azure DNS zone (unless DNS is external);
+// tags everywhere; and a wait until the VM's Docker answers over SSH.
 import {
   Aspects,
   DataResource,
@@ -22,7 +22,9 @@ import { publicHosts } from '../../templates/config.ts';
 import { configureBackend } from '../constructs/backend.ts';
 import { DnsRecords } from '../constructs/dns.ts';
 import { VmNetwork } from '../constructs/network.ts';
+import { stackSshOptions } from '../constructs/ssh.ts';
 import { deploymentTags, TagsAspect } from '../constructs/tags.ts';
+import { vmReadyScript } from '../constructs/vm-ready.ts';
 import type { DeploymentInputs } from '../inputs.ts';
 
 export const AZURE_STACK = 'azure';
@@ -35,7 +37,7 @@ export const UBUNTU_IMAGE = {
   version: 'latest',
 } as const;
 
-/** Minutes `cdktf deploy` waits for first boot (packages, Docker) before giving up. */
+/** Minutes the azure apply waits for first boot (packages, Docker) before giving up. */
 export const VM_READY_MINUTES = 15;
 
 export class AzureStack extends TerraformStack {
@@ -94,8 +96,8 @@ export class AzureStack extends TerraformStack {
       bootDiagnostics: {},
       lifecycle: {
         // cloud-init runs on first boot only: a changed user-data would replace the VM (and the
-        // Docker volumes on its OS disk). Replace it on purpose: cdktf deploy azure with
-        // -replace (see docs/infrastructure.md).
+        // Docker volumes on its OS disk). Replace it on purpose: terraform apply -replace in
+        // cdktf.out/stacks/azure (see docs/infrastructure.md).
         ignoreChanges: ['custom_data'],
       },
     });
@@ -126,9 +128,9 @@ export class AzureStack extends TerraformStack {
     const dns = new DnsRecords(this, 'dns', { config, resourceGroup, address });
 
     // Ready means: cloud-init has finished and the deploy user reaches Docker over SSH, which is
-    // what the services stack's provider does next. Runs on the machine that deploys, with its
-    // own ssh and keys (the same ones the docker provider uses); accepts the new host key once.
-    const ssh = `ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10 ${DEPLOY_USER}@\${self.input.address}`;
+    // what the services stack's provider does next. Runs on the machine that deploys, with the
+    // ssh options the docker provider uses (the configured key only, one shared connection);
+    // accepts the new host key once. A failed first boot stops it with cloud-init's log lines.
     new DataResource(this, 'vm-ready', {
       input: { address },
       triggersReplace: { vm: vm.id },
@@ -137,14 +139,12 @@ export class AzureStack extends TerraformStack {
         {
           type: 'local-exec',
           interpreter: ['/bin/sh', '-c'],
-          command: [
-            `for attempt in $(seq 1 ${VM_READY_MINUTES * 6}); do`,
-            `  if ${ssh} 'cloud-init status --wait >/dev/null 2>&1; docker info --format "Docker {{.ServerVersion}} is ready"'; then exit 0; fi`,
-            '  sleep 10',
-            'done',
-            `echo "the VM's Docker did not answer over SSH within ${VM_READY_MINUTES} minutes: ssh ${vmConfig.adminUsername}@\${self.input.address} and read /var/log/cloud-init-output.log" >&2`,
-            'exit 1',
-          ].join('\n'),
+          command: vmReadyScript({
+            address: '${self.input.address}',
+            adminUsername: vmConfig.adminUsername,
+            sshOptions: stackSshOptions(config, outDir, AZURE_STACK),
+            minutes: VM_READY_MINUTES,
+          }),
         },
       ],
     });
@@ -171,7 +171,7 @@ export class AzureStack extends TerraformStack {
     if (dns.nameServers)
       new TerraformOutput(this, 'name_servers', {
         value: dns.nameServers,
-        description: `Delegate ${config.domain} to these at your registrar (NS records)`,
+        description: `The name servers of the zone ${config.domain}: NS records for it at the parent's DNS host (subdomain-zone) or at the registrar (domain-zone)`,
       });
   }
 }

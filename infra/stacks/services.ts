@@ -13,6 +13,7 @@ import {
   TerraformVariable,
   type ITerraformDependable,
 } from 'cdktf';
+import { join } from 'node:path';
 import type { Construct } from 'constructs';
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import { Network } from '@cdktf/provider-docker/lib/network/index.js';
@@ -23,6 +24,7 @@ import { networkPlan } from '../../templates/config.ts';
 import { SECRET_NAMES, type SecretName } from '../../templates/secrets.ts';
 import { AppImage } from '../constructs/app-image.ts';
 import { configureBackend } from '../constructs/backend.ts';
+import { stackSshOptions } from '../constructs/ssh.ts';
 import { ServiceContainer } from '../constructs/service-container.ts';
 import type { DeploymentInputs } from '../inputs.ts';
 
@@ -49,7 +51,7 @@ export class ServicesStack extends TerraformStack {
     scope: Construct,
     inputs: DeploymentInputs,
     outDir: string,
-    host: { dockerHost: string },
+    host: { dockerHost: string; publicAddress: string },
   ) {
     super(scope, SERVICES_STACK);
     const { config, secrets } = inputs;
@@ -61,16 +63,9 @@ export class ServicesStack extends TerraformStack {
     });
     new DockerProvider(this, 'docker', {
       host: host.dockerHost,
-      // The system ssh with the deploying user's keys and config; the host key was accepted when
-      // the azure stack waited for the VM.
-      sshOpts: [
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'StrictHostKeyChecking=accept-new',
-        '-o',
-        'ServerAliveInterval=30',
-      ],
+      // The system ssh with the configured key only, its commands sharing one connection
+      // (templates/ssh.ts); the host key was accepted when the azure stack waited for the VM.
+      sshOpts: stackSshOptions(config, outDir, SERVICES_STACK),
     });
 
     const secretVariables = new Map<SecretName, TerraformVariable>();
@@ -121,7 +116,11 @@ export class ServicesStack extends TerraformStack {
       ]),
     );
 
-    const appImage = new AppImage(this, 'app-image', { config, source: inputs.appImage });
+    const appImage = new AppImage(this, 'app-image', {
+      config,
+      source: inputs.appImage,
+      stackDir: join(outDir, 'stacks', SERVICES_STACK),
+    });
     const images = new Map<string, Image>([[image(config, 'app'), appImage.image]]);
     const services = serviceCatalogue(config);
     for (const service of services) {
@@ -160,6 +159,7 @@ export class ServicesStack extends TerraformStack {
           secret: (name) => secretVariables.get(name)!.stringValue,
           dependsOn,
           waitHealthy: waitedFor.has(service.name),
+          publicAddress: host.publicAddress,
         }),
       );
     }

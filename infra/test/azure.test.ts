@@ -39,9 +39,9 @@ before(async () => {
   exampleCfg = await exampleConfig();
   example = synthStacks(testInputs(exampleCfg));
   fullCfg = fixture.config({
+    dns: { mode: 'existing-zone', resourceGroup: 'rg-dns' },
     azure: {
       location: 'northeurope',
-      dnsZone: { mode: 'existing', resourceGroup: 'rg-dns' },
       remoteState: {
         resourceGroup: 'rg-tfstate',
         storageAccount: 'refreshertfstate',
@@ -162,7 +162,7 @@ describe('stack "azure"', () => {
   });
 
   test('DNS: a created zone with its name servers as output, or an existing one', () => {
-    assertResource(example.azure, DnsZone, { name: 'example.com' });
+    assertResource(example.azure, DnsZone, { name: 'lab.example.com' });
     for (const sub of ['speed', 'grafana'])
       assertResource(example.azure, DnsARecord, {
         name: sub,
@@ -180,6 +180,26 @@ describe('stack "azure"', () => {
     assertResource(full.azure, DnsARecord, { name: 'prometheus', resource_group_name: 'rg-dns' });
     assert.equal(resourcesOf(full.azureJson, 'azurerm_dns_a_record').length, 3);
     assert.equal(full.azureJson.output?.name_servers, undefined);
+  });
+
+  test('DNS: a subdomain inside an existing zone, and external DNS with no zone at all', () => {
+    const inside = synthStacks(
+      testInputs(
+        fixture.config({
+          domain: 'lab.example.test',
+          dns: { mode: 'existing-zone', resourceGroup: 'rg-dns', zone: 'example.test' },
+        }),
+      ),
+    );
+    assertDataSource(inside.azure, DataAzurermDnsZone, { name: 'example.test' });
+    assertResource(inside.azure, DnsARecord, { name: 'speed.lab', resource_group_name: 'rg-dns' });
+
+    const external = synthStacks(testInputs(fixture.config({ dns: { mode: 'external' } })));
+    for (const type of ['azurerm_dns_zone', 'azurerm_dns_a_record'])
+      assert.equal(resourcesOf(external.azureJson, type).length, 0, type);
+    assert.equal(external.azureJson.data?.azurerm_dns_zone, undefined);
+    assert.equal(external.azureJson.output?.name_servers, undefined);
+    assert.ok(external.azureJson.output?.fqdns, 'the names are still an output');
   });
 
   test('tags on every resource that takes them', () => {
@@ -206,8 +226,8 @@ describe('stack "azure"', () => {
   test('outputs: the address, the names, SSH; local state by default, Azure storage when set', () => {
     const outputs = example.azureJson.output!;
     assert.deepEqual(outputs.fqdns!.value, {
-      speedtester: 'speed.example.com',
-      grafana: 'grafana.example.com',
+      speedtester: 'speed.lab.example.com',
+      grafana: 'grafana.lab.example.com',
     });
     assert.match(
       String(outputs.ssh!.value),

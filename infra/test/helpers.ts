@@ -26,11 +26,11 @@ export const TEST_SECRETS = Object.fromEntries(
   SECRET_NAMES.map((name) => [name, `${TEST_SECRET_PREFIX}${name}-0123456789`]),
 ) as Secrets;
 
-/** An app image built from a bundle at a fixed place with a fixed digest. */
+/** An app image built from the bundle in the checkout's dist/, with a fixed digest. */
 export const TEST_BUILD: AppImageSource = {
   kind: 'build',
-  context: '/refresher/dist',
-  dockerfile: '/refresher/dist/Dockerfile',
+  context: join(REPO_ROOT, 'dist'),
+  dockerfile: join(REPO_ROOT, 'dist', 'Dockerfile'),
   contextDigest: 'b'.repeat(64),
   version: '0.1.0',
 };
@@ -64,11 +64,11 @@ export interface Synthesized {
 }
 
 /** Both stacks of a deployment, synthesized with cdktf's Testing helpers. */
-export function synthStacks(inputs: DeploymentInputs): Synthesized {
+export function synthStacks(inputs: DeploymentInputs, outDir = OUT_DIR): Synthesized {
   const outdir = mkdtempSync(join(tmpdir(), 'refresher-infra-test-'));
   try {
     const app = Testing.app({ outdir, stackTraces: false });
-    const stacks = buildStacks(app, inputs, OUT_DIR);
+    const stacks = buildStacks(app, inputs, outDir);
     // A full synth first: it wires the cross-stack reference (an output of "azure", a remote
     // state lookup in "services") that Testing.synth of one stack alone would not.
     app.synth();

@@ -61,9 +61,9 @@ before(async () => {
     [
       'every option on',
       fixture.config({
+        dns: { mode: 'existing-zone', resourceGroup: 'rg-dns' },
         azure: {
           location: 'westeurope',
-          dnsZone: { mode: 'existing', resourceGroup: 'rg-dns' },
           remoteState: {
             resourceGroup: 'rg-state',
             storageAccount: 'state123',

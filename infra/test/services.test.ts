@@ -96,13 +96,33 @@ describe('stack "services"', () => {
     assert.equal(resourcesOf(example.servicesJson, 'docker_volume').length, VOLUMES.length);
   });
 
+  test('the image build is the same from another checkout: its identity is the bundle', () => {
+    const elsewhere = '/home/someone/elsewhere/refresher';
+    const moved = synthStacks(
+      testInputs(config, {
+        appImage: {
+          ...TEST_BUILD,
+          context: `${elsewhere}/dist`,
+          dockerfile: `${elsewhere}/dist/Dockerfile`,
+        } as typeof TEST_BUILD,
+      }),
+      `${elsewhere}/cdktf.out`,
+    );
+    const build = (json: typeof example.servicesJson) =>
+      resourcesOf(json, 'docker_image').find(([, i]) => i.build)?.[1];
+    assert.ok(build(example.servicesJson));
+    assert.deepEqual(build(moved.servicesJson), build(example.servicesJson));
+    assert.ok(!moved.services.includes(elsewhere), 'no path of the checkout in the stack');
+  });
+
   test('the app image is built on the VM from the bundle; the others are pulled, pinned', () => {
     assertResource(example.services, Image, {
       name: image(config, 'app'),
       keep_locally: true,
       build: {
-        context: TEST_BUILD.kind === 'build' ? TEST_BUILD.context : '',
-        dockerfile: '/refresher/dist/Dockerfile',
+        // Relative to the stack's folder, cdktf.out/stacks/services, where the provider runs.
+        context: '../../../dist',
+        dockerfile: '../../../dist/Dockerfile',
         build_args: { APP_VERSION: '0.1.0', OOKLA_ACCEPT_LICENSE: 'false' },
       },
       triggers: { context: 'b'.repeat(64), ookla: 'false' },
@@ -176,7 +196,20 @@ describe('stack "services"', () => {
           entry.slice(entry.indexOf('=') + 1),
         ]),
       );
-      assert.deepEqual([...env.keys()], Object.keys(service.environment), `${service.name}: env`);
+      assert.deepEqual(
+        [...env.keys()],
+        [
+          ...Object.keys(service.environment),
+          ...(service.publicAddressEnv ? [service.publicAddressEnv] : []),
+        ],
+        `${service.name}: env`,
+      );
+      assert.deepEqual(c.entrypoint, service.entrypoint, `${service.name}: entry point`);
+      assert.deepEqual(
+        c.capabilities,
+        service.capabilities.length ? { add: service.capabilities } : undefined,
+        `${service.name}: capabilities`,
+      );
       for (const [name, value] of Object.entries(service.environment)) {
         if (!isSecretEnv(value)) assert.equal(env.get(name), value, `${service.name}: ${name}`);
         else {
@@ -239,6 +272,38 @@ describe('stack "services"', () => {
       else assert.equal(upload.content, rendered.content, file.source);
     }
     assert.ok(uploads.some((u) => u.file === '/config/nginx/proxy-confs/speed.subdomain.conf'));
+  });
+
+  test("swag: the certificate gate gets the azure stack's public IP, and NET_ADMIN for fail2ban", () => {
+    const swag = container(example, 'swag');
+    const spec = services.find((s) => s.name === 'swag')!;
+    assert.equal(spec.publicAddressEnv, 'REFRESHER_PUBLIC_ADDRESS');
+    const entry = (swag.env as string[]).find((e) => e.startsWith('REFRESHER_PUBLIC_ADDRESS='))!;
+    const remote =
+      /^REFRESHER_PUBLIC_ADDRESS=\$\{data\.terraform_remote_state\.[^.]+\.outputs\.([^}]+)\}$/.exec(
+        entry,
+      );
+    assert.ok(remote, entry);
+    // The same output the docker provider's host comes from: the public IP.
+    assert.match(
+      String(example.azureJson.output![remote[1]!]!.value),
+      /^\$\{azurerm_public_ip\.[^.]+\.ip_address\}$/,
+    );
+    assert.deepEqual(swag.entrypoint, ['python3', '/refresher/certificate-gate.py', 'init']);
+    assert.deepEqual(swag.capabilities, { add: ['NET_ADMIN'] });
+    assert.deepEqual((swag.healthcheck as { test: string[] }).test, [
+      'CMD',
+      'python3',
+      '/refresher/certificate-gate.py',
+      'health',
+    ]);
+    for (const service of services.filter((s) => s.name !== 'swag'))
+      assert.ok(
+        !(container(example, service.name).env as string[]).some((e) =>
+          e.startsWith('REFRESHER_PUBLIC_ADDRESS='),
+        ),
+        service.name,
+      );
   });
 
   test('start order: Terraform waits for health where the catalogue waits for it', () => {

@@ -3,7 +3,7 @@
 // stops it with the field named and leaves the previous cdktf.out/ exactly as it was.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SECRET_NAMES } from '../../templates/secrets.ts';
 import { runTs } from '../../testing/child.ts';
@@ -87,8 +87,8 @@ describe('npm run synth', () => {
     );
     const config = readFileSync(join(out, 'stacks', 'services', 'cdk.tf.json'), 'utf8');
     for (const value of Object.values(secrets)) assert.ok(!config.includes(value));
-    // The build context is the bundle just made, by absolute path.
-    assert.ok(config.includes(JSON.stringify(dist)));
+    // The build context is the bundle just made, relative to the stack's folder.
+    assert.ok(config.includes(JSON.stringify(relative(join(out, 'stacks', 'services'), dist))));
     // Nothing but the output itself is left beside it.
     assert.deepEqual(
       readdirSync(dir.path).filter((name) => name.startsWith('.')),
@@ -107,7 +107,7 @@ describe('npm run synth', () => {
         sshAllowedCidrs: ['0.0.0.0/0'],
         osDiskType: 'Gold_LRS',
       },
-      azure: { location: 'westeurope', dnsZone: { mode: 'existing' } },
+      dns: { mode: 'existing-zone' },
     });
     writeFileSync(bad, JSON.stringify(input));
     const result = synth(out, { REFRESHER_DEPLOY_CONFIG: bad });
@@ -117,7 +117,7 @@ describe('npm run synth', () => {
       /vm\.sshAllowedCidrs\.0: refusing to open SSH to the whole internet/,
     );
     assert.match(result.output, /vm\.osDiskType: expected one of Standard_LRS/);
-    assert.match(result.output, /azure\.dnsZone\.resourceGroup/);
+    assert.match(result.output, /dns\.resourceGroup/);
     assert.match(result.output, /nothing was written/);
     assert.deepEqual(tree(out), before, 'cdktf.out is unchanged');
     assert.deepEqual(

@@ -1,5 +1,6 @@
 // How a service is written: only what is particular to it; the defaults every container shares
-// (no ports, no mounts, restart unless stopped, rotated logs) are filled in here.
+// (no ports, no mounts, restart unless stopped, rotated logs, no added capabilities) are filled in
+// here.
 import type { HealthCheck, ServiceSpec } from './types.ts';
 
 const LOGGING = { driver: 'json-file', maxSizeMb: 10, maxFiles: 3 } as const;
@@ -14,7 +15,8 @@ type Defaulted =
   | 'files'
   | 'dependsOn'
   | 'restart'
-  | 'logging';
+  | 'logging'
+  | 'capabilities';
 
 export type ServiceDefinition = Omit<ServiceSpec, Defaulted> &
   Partial<Pick<ServiceSpec, Defaulted>>;
@@ -35,6 +37,7 @@ export function defineService(definition: ServiceDefinition): ServiceSpec {
     dependsOn: [],
     restart: 'unless-stopped',
     logging: LOGGING,
+    capabilities: [],
     ...rest,
   };
 }

@@ -22,7 +22,7 @@ import type { ServiceSpec } from './types.ts';
 export { isSecretEnv, resolveEnvironment, resolveEnvValue } from './environment.ts';
 export { DEFAULT_IMAGES, image, IMAGE_NAMES, imagePinProblem, isPinnedImage } from './images.ts';
 export type { ImageName } from './images.ts';
-export { swagEnvironment } from './proxy.ts';
+export { CERT_RETRY_SECONDS, CERTIFICATE_GATE_ENV, swagEnvironment } from './proxy.ts';
 export type * from './types.ts';
 
 /** Named volumes of the deployment (persistent data). */

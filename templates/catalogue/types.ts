@@ -41,9 +41,19 @@ export interface ServiceSpec {
   /** What it is for, one line (compose comments, docs). */
   description: string;
   image: string;
+  /**
+   * Replaces the image's entry point (swag: the certificate gate, which ends by exec'ing SWAG's
+   * own /init); absent: the image's own.
+   */
+  entrypoint?: string[];
   /** Arguments to the image's entry point; absent: the image's own command. */
   command?: string[];
   environment: Record<string, EnvValue>;
+  /**
+   * A variable set to the deployment's public address where it has one: the services stack sets
+   * it to the azure stack's public IP; the compose file leaves it out (a laptop has none).
+   */
+  publicAddressEnv?: string;
   /**
    * Ports published on the VM's public address (swag only). Everything else is reached over the
    * containers' network by service name.
@@ -75,6 +85,8 @@ export interface ServiceSpec {
   /** Extra settings some images need. */
   user?: string;
   privileged?: boolean;
+  /** Linux capabilities added to Docker's default set (swag: NET_ADMIN, for fail2ban's bans). */
+  capabilities: string[];
   devices?: string[];
   /** Compose profile: started only when asked for (swag on a laptop). */
   composeProfile?: string;

@@ -6,7 +6,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { DOCKER_APT_KEY_FINGERPRINT, renderCloudInit } from '../cloud-init.ts';
+import { readFileSync } from 'node:fs';
+import { DOCKER_APT_KEY_FILE, DOCKER_MOUNT_DROP_IN, renderCloudInit } from '../cloud-init.ts';
+import { renderSshdDropIn, SSHD_DROP_IN_PATH } from '../ssh.ts';
 import { serviceCatalogue } from '../catalogue/index.ts';
 import type { DeploymentConfig } from '../config.ts';
 import { configFixture } from './helpers/deployment.ts';
@@ -27,7 +29,9 @@ interface UserData {
   write_files: { path: string; content: string; permissions: string }[];
   runcmd: string[][];
   packages: string[];
-  apt: { sources: Record<string, { source: string; keyid: string }> };
+  apt: {
+    sources: Record<string, { source: string; key?: string; keyid?: string; keyserver?: string }>;
+  };
   swap?: { filename: string; size: number };
   mounts?: string[][];
   fs_setup?: { device: string; label: string }[];
@@ -71,7 +75,15 @@ describe('cloud-init user-data', () => {
       docker.source,
       /^deb \[signed-by=\$KEY_FILE\] https:\/\/download\.docker\.com\/linux\/ubuntu \$RELEASE stable$/,
     );
-    assert.equal(docker.keyid, DOCKER_APT_KEY_FINGERPRINT);
+    // The armored key itself (its fingerprint: docker-apt-key.test.ts), so first boot needs no
+    // keyserver: with keyid, cloud-init would fetch it from one.
+    assert.equal(docker.key, readFileSync(DOCKER_APT_KEY_FILE, 'utf8'));
+    assert.match(
+      docker.key!,
+      /^-----BEGIN PGP PUBLIC KEY BLOCK-----\n[\s\S]+\n-----END PGP PUBLIC KEY BLOCK-----\n$/,
+    );
+    assert.equal(docker.keyid, undefined);
+    assert.equal(docker.keyserver, undefined);
     for (const pkg of [
       'docker-ce',
       'docker-ce-cli',
@@ -114,21 +126,27 @@ describe('cloud-init user-data', () => {
     assert.deepEqual(deploy.ssh_authorized_keys, [config.vm.sshPublicKeyPath.key]);
     assert.equal(data.ssh_pwauth, false);
     assert.equal(data.disable_root, true);
-    const sshd = data.write_files.find(
-      (file) => file.path === '/etc/ssh/sshd_config.d/10-refresher.conf',
-    )!;
+    const sshd = data.write_files.find((file) => file.path === SSHD_DROP_IN_PATH)!;
+    assert.equal(sshd.path, '/etc/ssh/sshd_config.d/10-refresher.conf');
+    // The drop-in of templates/ssh.ts, which scripts/test/stack/ssh.test.ts runs in a real sshd.
+    assert.equal(sshd.content, renderSshdDropIn('ops_admin'));
     for (const line of [
       'PasswordAuthentication no',
       'PermitRootLogin no',
       'KbdInteractiveAuthentication no',
       'AllowUsers ops_admin deploy',
+      'MaxAuthTries 3',
+      'MaxSessions 64',
+      'MaxStartups 64:30:128',
     ])
       assert.ok(sshd.content.split('\n').includes(line), line);
-    assert.ok(
-      data.runcmd.some((cmd) =>
-        cmd.join(' ').includes('sshd -t && systemctl try-reload-or-restart ssh'),
-      ),
-    );
+    // sshd -t needs its privilege separation folder, which socket activation has not made yet
+    // on Ubuntu 24.04's first boot; last, so that a failure is runcmd's exit status.
+    assert.deepEqual(data.runcmd.at(-1), [
+      'sh',
+      '-c',
+      'install -d -m 0755 /run/sshd && sshd -t && systemctl try-reload-or-restart ssh',
+    ]);
     assert.equal(data.timezone, 'Europe/Amsterdam');
   });
 
@@ -163,6 +181,24 @@ describe('cloud-init user-data', () => {
       large.write_files.find((file) => file.path === '/etc/docker/daemon.json')!.content,
     );
     assert.equal(daemon['data-root'], '/srv/refresher/docker');
+    // dockerd must not start on an empty /srv/refresher of the OS disk when the disk (mounted
+    // with nofail) is missing after a reboot: docker.service requires the mount.
+    const dropIn = large.write_files.find((file) => file.path === DOCKER_MOUNT_DROP_IN);
+    assert.equal(dropIn?.path, '/etc/systemd/system/docker.service.d/10-refresher-data-disk.conf');
+    assert.deepEqual(
+      dropIn.content.split('\n').filter((line) => line && !line.startsWith('#')),
+      ['[Unit]', 'RequiresMountsFor=/srv/refresher'],
+    );
+    const commands = large.runcmd.map((cmd) => cmd.join(' '));
+    const reload = commands.indexOf('systemctl daemon-reload');
+    const enable = commands.findIndex((cmd) => cmd.startsWith('systemctl enable --now docker'));
+    assert.ok(reload >= 0 && reload < enable, 'systemd reloads the drop-in before Docker starts');
+    assert.equal(
+      small.write_files.find((file) => file.path === DOCKER_MOUNT_DROP_IN),
+      undefined,
+      'without a data disk there is no mount to wait for',
+    );
+    assert.ok(!small.runcmd.some((cmd) => cmd.join(' ') === 'systemctl daemon-reload'));
     // cAdvisor reads Docker's data at the path `docker info` reports: the catalogue mounts that
     // folder, not the default it would not find (found by running the stack, issue 12).
     const mountsOf = (config: DeploymentConfig) =>

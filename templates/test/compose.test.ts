@@ -30,6 +30,8 @@ interface ComposeService {
   depends_on?: Record<string, { condition: string }>;
   command?: string[];
   profiles?: string[];
+  entrypoint?: string[];
+  cap_add?: string[];
   networks?: Record<string, { ipv4_address: string }>;
 }
 
@@ -238,15 +240,40 @@ describe('compose file and service catalogue', () => {
       VALIDATION: 'http',
       EMAIL: 'ops@example.test',
       STAGING: 'false',
+      REFRESHER_CERT_RETRY_SECONDS: '1200',
+      S6_BEHAVIOUR_IF_STAGE2_FAILS: '2',
     });
     assert.deepEqual(
       swag.files.map((file) => file.target),
       [
+        '/refresher/certificate-gate.py',
         '/config/nginx/proxy-confs/speed.subdomain.conf',
         '/config/nginx/proxy-confs/grafana.subdomain.conf',
         '/config/nginx/proxy-confs/prometheus.subdomain.conf',
         '/config/nginx/refresher.htpasswd',
       ],
     );
+  });
+
+  test('swag: the certificate gate is its entry point and health check; NET_ADMIN for fail2ban; no public address on a laptop', () => {
+    const { doc, files } = compose();
+    const swag = doc.services.swag!;
+    assert.deepEqual(swag.entrypoint, ['python3', '/refresher/certificate-gate.py', 'init']);
+    assert.deepEqual((swag.healthcheck as { test: string[] }).test, [
+      'CMD',
+      'python3',
+      '/refresher/certificate-gate.py',
+      'health',
+    ]);
+    assert.deepEqual(swag.cap_add, ['NET_ADMIN']);
+    assert.equal(swag.environment?.REFRESHER_PUBLIC_ADDRESS, undefined, 'the gate skips its wait');
+    const gate = files.find((file) => file.path === RENDERED.swagGate)!;
+    assert.equal(gate.mode, 0o644);
+    assert.match(gate.content, /os\.execv\(INIT/);
+    for (const [name, service] of Object.entries(doc.services))
+      if (name !== 'swag') {
+        assert.equal(service.cap_add, undefined, `${name}: no added capability`);
+        assert.equal(service.entrypoint, undefined, `${name}: the image's entry point`);
+      }
   });
 });

@@ -32,7 +32,8 @@ function faults(input: Record<string, unknown>): Map<string, string> {
 describe('deployment configuration', () => {
   test('the committed example loads, with its key file and defaults', async () => {
     const config = await loadDeploymentConfig(EXAMPLE);
-    assert.equal(config.domain, 'example.com');
+    assert.equal(config.domain, 'lab.example.com');
+    assert.deepEqual(config.dns, { mode: 'subdomain-zone' });
     assert.equal(config.subdomains.speedtester, 'speed');
     assert.equal(config.subdomains.prometheus, undefined);
     assert.match(config.vm.sshPublicKeyPath.key, /^ssh-ed25519 AAAA/);
@@ -138,6 +139,46 @@ describe('deployment configuration', () => {
     assert.match(found.get('subdomains.grafana') ?? '', /also the speedtester subdomain/);
     assert.match(found.get('vm.swapGiB') ?? '', /not in the table/);
     assert.match(found.get('speedtest.acceptOoklaLicense') ?? '', /accept its licence/);
+  });
+
+  test('DNS modes: each names its fields, and a subdomain zone needs a subdomain', () => {
+    const modes = [
+      { mode: 'subdomain-zone' },
+      { mode: 'domain-zone' },
+      { mode: 'existing-zone', resourceGroup: 'rg-dns' },
+      { mode: 'existing-zone', resourceGroup: 'rg-dns', zone: 'example.test' },
+      { mode: 'external' },
+    ];
+    for (const dns of modes) {
+      const domain = dns.mode === 'domain-zone' ? 'example.test' : 'lab.example.test';
+      assert.deepEqual(fixture.config({ domain, dns }).dns, dns);
+    }
+    assert.match(
+      faults(validInput(fixture.keyPath, { dns: { mode: 'subdomain-zone' } })).get('dns.mode') ??
+        '',
+      /a subdomain such as lab\.example\.test.*"domain-zone"/,
+    );
+    assert.match(
+      faults(
+        validInput(fixture.keyPath, {
+          dns: { mode: 'existing-zone', resourceGroup: 'rg-dns', zone: 'other.test' },
+        }),
+      ).get('dns.zone') ?? '',
+      /example\.test is not inside the zone other\.test/,
+    );
+    assert.match(
+      faults(validInput(fixture.keyPath, { dns: { mode: 'create' } })).get('dns.mode') ?? '',
+      /expected \{ mode: "subdomain-zone" \}/,
+    );
+    assert.match(
+      faults(validInput(fixture.keyPath, { dns: { mode: 'external', zone: 'x.test' } })).get(
+        'dns.zone',
+      ) ?? '',
+      /unknown setting/,
+    );
+    const missing = validInput(fixture.keyPath);
+    delete missing.dns;
+    assert.match(faults(missing).get('dns') ?? '', /missing/);
   });
 
   test('unknown settings, missing sections and wrong key files are refused', () => {

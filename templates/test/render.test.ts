@@ -95,6 +95,7 @@ describe('rendering', () => {
         'postgres/grafana-reader-role.sql',
         'prometheus/prometheus.yml',
         'prometheus/rules/refresher.rules.yml',
+        'swag/certificate-gate.py',
         'swag/proxy-confs/grafana.subdomain.conf',
         'swag/proxy-confs/prometheus.subdomain.conf',
         'swag/proxy-confs/speed.subdomain.conf',

@@ -36,6 +36,8 @@ const INPUTS_LABEL = 'io.refresher.standin.inputs';
 export const BASE_IMAGE = 'refresher-standin/debian:bookworm';
 /** The test's ACME server (not a stand-in for a pinned image). */
 export const PEBBLE_IMAGE = 'refresher-standin/pebble:2.4';
+/** The test's DNS server for the public names (Debian's dnsmasq; not a stand-in either). */
+export const DNSMASQ_IMAGE = 'refresher-standin/dnsmasq:2.89';
 const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 /** apt settings of Debian's official images (no package caches kept in layers). */
 const APT_SLIM = join(STAND_INS, 'base/apt-slim.conf');
@@ -102,6 +104,7 @@ export function standIns(): StandIn[] {
     simple('redis-exporter', DEFAULT_IMAGES.redisExporter),
     simple('cadvisor', DEFAULT_IMAGES.cadvisor),
     simple('pebble', PEBBLE_IMAGE),
+    simple('dnsmasq', DNSMASQ_IMAGE),
     {
       folder: 'swag',
       image: DEFAULT_IMAGES.swag,

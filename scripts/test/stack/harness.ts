@@ -1,17 +1,24 @@
 // The stack under test: a deployment configuration of the test's own (the example, plus a webhook
 // receiver), the rendered compose file run by `npm run stack:up` unchanged, with two overrides:
 // this machine's one limit (this-machine.override.yml) and the test's own services on the stack's
-// network (pebble, the ACME server swag's certbot talks to; a webhook receiver for Alertmanager).
+// network (pebble, the ACME server swag's certbot talks to; dnsmasq, the DNS server swag and pebble
+// resolve the public names through; a webhook receiver for Alertmanager), plus what the VM's
+// deployment gives swag: its public address (here its address on the network, where pebble's
+// validation reaches it) and a short certificate retry interval.
 // The test reaches the stack only through ports published on 127.0.0.1.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { REPO_ROOT } from '../../../contract/paths.ts';
-import { serviceCatalogue } from '../../../templates/catalogue/index.ts';
-import { loadDeploymentConfig, type DeploymentConfig } from '../../../templates/config.ts';
+import { CERTIFICATE_GATE_ENV, serviceCatalogue } from '../../../templates/catalogue/index.ts';
+import {
+  loadDeploymentConfig,
+  publicHosts,
+  type DeploymentConfig,
+} from '../../../templates/config.ts';
 import { freePort } from '../../../testing/ports.ts';
-import { nodeBaseImage, PEBBLE_IMAGE } from './forge.ts';
+import { DNSMASQ_IMAGE, nodeBaseImage, PEBBLE_IMAGE } from './forge.ts';
 import { docker, run } from './docker.ts';
 
 const MACHINE_OVERRIDE = join(import.meta.dirname, 'this-machine.override.yml');
@@ -55,20 +62,31 @@ function httpsText(options: RequestOptions, body?: string): Promise<HttpReply> {
   });
 }
 
+/** The two views of the test's DNS server: what swag resolves, and what the CA (pebble) does. */
+export type DnsView = 'swag' | 'ca';
+
+/** Seconds between swag's certificate attempts in the test (1200 in a deployment). */
+export const TEST_CERT_RETRY_SECONDS = 30;
+
 export class StackUnderTest {
   readonly dir: string;
   config!: DeploymentConfig;
   secrets!: { appAdminPassword: string; [name: string]: string };
   pebbleRoot = '';
   ports = { pebble: 0, webhook: 0 };
+  /** swag's address on the network (its "public" one here) and the DNS server's. */
+  addresses = { swag: '', dns: '' };
   private overrideFile = '';
 
   /** Further compose files merged last (bench:stack --override: trying a setting). */
   private readonly extraOverrides: string[];
+  /** What both DNS views answer at start: swag's address, or nothing (a first deploy). */
+  private readonly dnsAtStart: 'right' | 'none';
 
-  constructor(dir: string, extraOverrides: string[] = []) {
+  constructor(dir: string, extraOverrides: string[] = [], dnsAtStart: 'right' | 'none' = 'right') {
     this.dir = dir;
     this.extraOverrides = extraOverrides;
+    this.dnsAtStart = dnsAtStart;
   }
 
   get configFile() {
@@ -94,19 +112,44 @@ export class StackUnderTest {
     this.config = await loadDeploymentConfig(this.configFile);
     const swag = serviceCatalogue(this.config).find((service) => service.name === 'swag');
     if (!swag?.ipv4Address) throw new Error('the catalogue gives swag no fixed address');
+    // .53 of the subnet: below the range Docker hands out (.128/25), as swag's .10.
+    this.addresses = { swag: swag.ipv4Address, dns: swag.ipv4Address.replace(/\.\d+$/, '.53') };
+    const first = this.dnsAtStart === 'right' ? this.addresses.swag : 'none';
     this.ports = { pebble: await freePort(), webhook: await freePort() };
     this.overrideFile = join(this.dir, 'test-services.override.yml');
+    const started = { condition: 'service_started' };
     writeFileSync(
       this.overrideFile,
       stringify({
         services: {
+          dnsmasq: {
+            image: DNSMASQ_IMAGE,
+            profiles: ['proxy'],
+            environment: {
+              DNS_DOMAIN: this.config.domain,
+              DNS_NAMES: publicHosts(this.config)
+                .map((host) => host.fqdn)
+                .join(','),
+              DNS_SWAG_ANSWER: first,
+              DNS_CA_ANSWER: first,
+            },
+            networks: { default: { ipv4_address: this.addresses.dns } },
+          },
           pebble: {
             image: PEBBLE_IMAGE,
             profiles: ['proxy'],
-            environment: { SWAG_ADDRESS: swag.ipv4Address },
+            environment: { PEBBLE_DNS_SERVER: `${this.addresses.dns}:5353` },
             ports: [`127.0.0.1:${this.ports.pebble}:15000`],
+            depends_on: { dnsmasq: started },
           },
-          swag: { depends_on: { pebble: { condition: 'service_started' } } },
+          swag: {
+            depends_on: { pebble: started, dnsmasq: started },
+            dns: [this.addresses.dns],
+            environment: {
+              [CERTIFICATE_GATE_ENV.publicAddress]: this.addresses.swag,
+              [CERTIFICATE_GATE_ENV.retrySeconds]: String(TEST_CERT_RETRY_SECONDS),
+            },
+          },
           webhook: {
             image: nodeBaseImage(),
             command: ['node', '-e', WEBHOOK_SERVER],
@@ -161,6 +204,17 @@ export class StackUnderTest {
 
   container(service: string): string {
     return `${this.config.name}_${service}_1`;
+  }
+
+  /** From now on, that view of the DNS server answers `address` for every public name, or nothing. */
+  async dnsAnswer(view: DnsView, address: string | 'none'): Promise<void> {
+    await docker('exec', this.container('dnsmasq'), 'dns-answer', view, address);
+  }
+
+  /** What a container printed, stdout and stderr in their order; '' while it does not exist. */
+  async logs(service: string): Promise<string> {
+    const result = await run('sh', ['-c', `docker logs ${this.container(service)} 2>&1`]);
+    return result.code === 0 ? result.stdout : '';
   }
 
   fqdn(site: 'speedtester' | 'grafana'): string {

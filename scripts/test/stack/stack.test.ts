@@ -1,18 +1,21 @@
 // The whole stack in a real Docker engine (npm run test:stack): every container of the rendered
 // compose file built or forged, started by `npm run stack:up`, healthy, wired, and surviving the
 // faults a VM sees. The steps run in order over one stack; each names what it shows. The test
-// talks to the stack only through ports published on 127.0.0.1 (and the docker CLI for faults).
+// talks to the stack only through ports published on 127.0.0.1 (and the docker CLI for faults and
+// for the answers of its DNS server). It starts as a first deploy does: the public names resolve
+// to nothing yet.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { tempDir, type TempDir } from '../../../testing/files.ts';
 import { sleep, waitFor } from '../../../testing/wait.ts';
 import { docker, ensureEngine, run, type Engine } from './docker.ts';
 import { forge } from './forge.ts';
-import { StackUnderTest, type HttpReply } from './harness.ts';
+import { StackUnderTest, TEST_CERT_RETRY_SECONDS, type HttpReply } from './harness.ts';
 
 const MINUTE = 60_000;
 let engine: Engine | undefined;
@@ -104,7 +107,7 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
       `# forge: ${built} of ${reports.length} images built in ${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
     temp = tempDir('refresher-stack-');
-    stack = new StackUnderTest(temp.path);
+    stack = new StackUnderTest(temp.path, [], 'none');
     await stack.prepare();
   });
 
@@ -138,8 +141,88 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
     }
   });
 
-  test('stack:up starts every container: the long-running ones healthy, the one-shots exited 0', async () => {
-    const output = await stack.stack('up', '--with-swag');
+  let up: Promise<string>;
+
+  test('a first boot before DNS is right: swag waits, fails once where the CA still sees the wrong address, and recovers by itself in the same container', async () => {
+    // stack:up waits for every container, swag too: it runs while the test changes the answers.
+    up = stack.stack('up', '--with-swag', '--timeout', '600');
+    up.catch(() => {});
+    const gateSays = (pattern: RegExp, what: string) =>
+      waitFor(async () => pattern.test(await stack.logs('swag')), {
+        timeoutMs: 4 * MINUTE,
+        intervalMs: 500,
+        what: `swag's log: ${what}`,
+      });
+    const { swag: right, dns: wrong } = stack.addresses;
+    const names = [stack.fqdn('speedtester'), stack.fqdn('grafana')];
+    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+    // 1. The zone is not delegated yet: no address, and no attempt.
+    await gateSays(/waiting for DNS \(.*: no address/, 'no address yet');
+    const id = (await docker('inspect', '--format', '{{.Id}}', stack.container('swag'))).trim();
+    // 2. An old record: the wrong address (a container with nothing on port 80).
+    await stack.dnsAnswer('swag', wrong);
+    await stack.dnsAnswer('ca', wrong);
+    await gateSays(
+      new RegExp(`${escape(names[0]!)}: ${escape(wrong)} \\(expected ${escape(right)}\\)`),
+      'the wrong address named',
+    );
+    // 3. This machine's resolver has the new record; the CA's resolvers still the old one.
+    await stack.dnsAnswer('swag', right);
+    await gateSays(/Cert does not exist! Please see the validation error above/, "SWAG's failure");
+    // 4. The CA sees the right address too; nobody touches swag.
+    await stack.dnsAnswer('ca', right);
+    await gateSays(/New certificate generated; starting nginx/, 'a certificate');
+    const logs = await stack.logs('swag');
+    const steps = [
+      /waiting for DNS/,
+      /resolve to /,
+      /SWAG asks for one for .* \(attempt 1\)/,
+      /Cert does not exist!/,
+      /restarting swag for attempt 2/,
+      /ending SWAG's certificate step \(init-certbot-config\)/,
+      /s6-rc: warning: unable to start service init-certbot-config: command crashed with signal 15/,
+      /rc\.init: fatal: stopping the container\./,
+      /\(attempt 2\)/,
+      /New certificate generated/,
+    ];
+    let at = 0;
+    for (const step of steps) {
+      const found = step.exec(logs.slice(at));
+      assert.ok(found, `swag's log has ${step} after offset ${at}:\n${logs}`);
+      at += found.index;
+    }
+    // The retry came no sooner than the interval after the attempt (Docker's times of the lines).
+    const timed = (await run('sh', ['-c', `docker logs -t ${stack.container('swag')} 2>&1`]))
+      .stdout;
+    const when = (pattern: RegExp) => {
+      const line = timed.split('\n').find((l) => pattern.test(l));
+      assert.ok(line, `${pattern} in ${timed}`);
+      return Date.parse(line.split(' ')[0]!);
+    };
+    const waited = (when(/restarting swag for attempt 2/) - when(/\(attempt 1\)/)) / 1000;
+    assert.ok(waited >= TEST_CERT_RETRY_SECONDS - 1, `retried after ${waited} s`);
+    // The same container, restarted by Docker (restart: unless-stopped), never recreated.
+    const [sameId, restarts, capAdd] = (
+      await docker(
+        'inspect',
+        '--format',
+        '{{.Id}} {{.RestartCount}} {{json .HostConfig.CapAdd}}',
+        stack.container('swag'),
+      )
+    )
+      .trim()
+      .split(' ');
+    assert.equal(sameId, id, 'swag was not recreated');
+    assert.equal(restarts, '1', 'Docker restarted it once');
+    assert.deepEqual(JSON.parse(capAdd!), ['NET_ADMIN'], "fail2ban's capability");
+    const label = `label=com.docker.compose.service=swag`;
+    assert.equal((await docker('ps', '-aq', '--filter', label)).trim().split('\n').length, 1);
+    console.log(`# swag: attempt 2 ${waited.toFixed(0)} s after attempt 1, in the same container`);
+  });
+
+  test('stack:up then reports every container ready: the long-running ones healthy (swag with its certificate), the one-shots exited 0', async () => {
+    const output = await up;
     const ready = /up: (\d+) containers ready in ([\d.]+) s/.exec(output);
     assert.ok(ready, output);
     console.log(`# stack:up: ${ready[1]} containers ready in ${ready[2]} s after compose up`);
@@ -194,6 +277,25 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
     assert.equal(health.standIn, 'grafana-provisioning-checker');
     assert.deepEqual(health.problems, []);
     assert.equal(grafana.status, 200);
+  });
+
+  test("swag's certificate: pebble's, for every public name", async () => {
+    const ca = await stack.issuerRoot();
+    for (const name of [stack.fqdn('speedtester'), stack.fqdn('grafana')]) {
+      const peer = await new Promise<PeerCertificate>((resolve, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port: 443, servername: name, ca }, () => {
+          resolve(socket.getPeerCertificate());
+          socket.end();
+        }).on('error', reject);
+      });
+      assert.match(peer.subjectaltname ?? '', new RegExp(`DNS:${name.replace(/\./g, '\\.')}`));
+      assert.match(String(peer.issuer.CN), /Pebble/i);
+    }
+    const health = JSON.parse(
+      await docker('inspect', '--format', '{{json .State.Health}}', stack.container('swag')),
+    ) as { Status: string; Log: { Output: string }[] };
+    assert.equal(health.Status, 'healthy');
+    assert.match(health.Log.at(-1)!.Output, /certificate present; nginx on port 80: HTTP 301/);
   });
 
   test('through swag on 443 with a certificate pebble issued over HTTP-01: sign in to the portal and make an API token', async () => {

@@ -28,6 +28,7 @@ export function validInput(keyPath: string, overrides: Json = {}): Json {
     domain: 'example.test',
     subdomains: { speedtester: 'speed', grafana: 'grafana', prometheus: 'prometheus' },
     certbot: { email: 'ops@example.test', validation: 'http' },
+    dns: { mode: 'domain-zone' },
     azure: { location: 'westeurope' },
     vm: {
       size: 'Standard_B2s',

@@ -1,0 +1,548 @@
+// The deploy's SSH path against a real sshd (npm run test:stack): Debian's OpenSSH server on a
+// free 127.0.0.1 port, configured with the drop-in cloud-init writes on the VM, a `deploy` user in
+// the docker group that logs in with a key only, and this machine's Docker Engine behind it, as
+// on the VM. The client is ssh with templates/ssh.ts's options, as the docker provider and the
+// vm-ready check run it. Each claim is paired with the case that fails without it, so no check
+// can pass vacuously: the stock limits drop parallel connections, the default MaxSessions
+// refuses multiplexed sessions, and without IdentitiesOnly an agent with three other keys uses up
+// MaxAuthTries.
+//
+// Needs root (sshd switches to the deploy user), openssh-server and docker.io (bash .ci/run
+// installs them). It creates the deploy user when it is missing and leaves it (useradd, once:
+// later runs find it); everything else it starts or writes is stopped or removed afterwards.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { tempDir, type TempDir } from '../../../testing/files.ts';
+import { freePort } from '../../../testing/ports.ts';
+import { waitFor } from '../../../testing/wait.ts';
+import {
+  DEPLOY_USER,
+  renderSshdDropIn,
+  shellWords,
+  SSHD_LIMITS,
+  sshClientOptions,
+} from '../../../templates/ssh.ts';
+import { ensureEngine, must, run, type Engine } from './docker.ts';
+
+const SSHD = '/usr/sbin/sshd';
+const PARALLEL = 50;
+/** A Unix socket path holds 108 bytes on Linux (104 on macOS); ssh binds to path + 17 first. */
+const SOCKET_PATH_MAX = 104;
+
+interface Server {
+  name: string;
+  port: number;
+  config: string;
+  log: string;
+  process: ChildProcess;
+}
+
+interface Outcome {
+  code: number;
+  stderr: string;
+}
+
+let engine: Engine | undefined;
+let temp: TempDir | undefined;
+let createdRunSshd = false;
+const servers: Server[] = [];
+const agents: ChildProcess[] = [];
+/** The options and ports whose master connections `after` closes with `ssh -O exit`. */
+const masters: { options: string[]; port: number }[] = [];
+
+const file = (name: string) => join(temp!.path, name);
+
+/** The environment of every client: no agent unless a test adds one, Docker's config here. */
+function clientEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DOCKER_CONFIG: file('docker-config'),
+    ...extra,
+  };
+}
+
+/** Runs a command with a deadline; a command past it is killed and counts as failed. */
+function runFor(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 90_000,
+): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ code: 127, stderr: String(error) });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stderr: stderr || (code === null ? 'killed after timeout' : '') });
+    });
+  });
+}
+
+/**
+ * A folder whose `ssh` is the system's ssh with `options` first, which is how the docker provider
+ * runs it (`ssh <ssh_opts> -- host docker system dial-stdio`); docker's own options come after
+ * and lose to them (ssh keeps the first value of each).
+ */
+function sshWith(name: string, options: string[]): string {
+  const bin = file(`bin-${name}`);
+  mkdirSync(bin);
+  writeFileSync(join(bin, 'ssh'), `#!/bin/sh\nexec /usr/bin/ssh ${shellWords(options)} "$@"\n`, {
+    mode: 0o755,
+  });
+  return bin;
+}
+
+/** Seconds each docker command of a burst holds its session: long enough for all to overlap. */
+const HOLD_SECONDS = 4;
+
+/**
+ * `PARALLEL` docker commands over SSH at once, through the ssh in `bin`, each holding its session
+ * open for a few seconds (`docker events` until a moment ahead) so that all of them overlap, as
+ * terraform's calls do while images build and containers start. Counts, meanwhile, the deploy
+ * user's `docker system dial-stdio` processes: one per session open on the "VM".
+ */
+async function dockerBurst(
+  server: Server,
+  bin: string,
+): Promise<{ outcomes: Outcome[]; peakSessions: number }> {
+  const env = clientEnv({ PATH: `${bin}:${process.env.PATH}` });
+  const now = Math.floor(Date.now() / 1000);
+  let peakSessions = 0;
+  let running = true;
+  const sampling = (async () => {
+    while (running) {
+      const count = await run('pgrep', ['-c', '-u', DEPLOY_USER, '-f', 'docker system dial-stdio']);
+      peakSessions = Math.max(peakSessions, Number(count.stdout.trim()) || 0);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  const outcomes = await Promise.all(
+    Array.from({ length: PARALLEL }, () =>
+      runFor(
+        'docker',
+        [
+          '-H',
+          `ssh://${DEPLOY_USER}@127.0.0.1:${server.port}`,
+          'events',
+          '--since',
+          String(now),
+          '--until',
+          String(now + HOLD_SECONDS),
+        ],
+        env,
+      ),
+    ),
+  );
+  running = false;
+  await sampling;
+  return { outcomes, peakSessions };
+}
+
+/** `options` less the `-o Name=…` pairs of `names`. */
+function without(options: string[], ...names: string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < options.length; i += 2)
+    if (!names.includes(options[i + 1]!.split('=')[0]!)) kept.push(options[i]!, options[i + 1]!);
+  return kept;
+}
+const SHARING = ['ControlMaster', 'ControlPath', 'ControlPersist'];
+
+const failures = (outcomes: Outcome[]) => outcomes.filter((o) => o.code !== 0);
+const summary = (outcomes: Outcome[]) =>
+  [...new Set(failures(outcomes).map((o) => o.stderr.trim().split('\n').at(-1)))].join('\n  ');
+
+/** Counts the lines of the server's log that match each of `patterns` while `body` runs. */
+async function logged<T>(
+  server: Server,
+  patterns: Record<string, RegExp>,
+  body: () => Promise<T>,
+): Promise<{ result: T; counts: Record<string, number> }> {
+  const before = readFileSync(server.log, 'utf8').length;
+  const result = await body();
+  // sshd writes its last lines a moment after the clients have gone.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const lines = readFileSync(server.log, 'utf8').slice(before).split('\n');
+  const counts = Object.fromEntries(
+    Object.entries(patterns).map(([key, pattern]) => [
+      key,
+      lines.filter((line) => pattern.test(line)).length,
+    ]),
+  );
+  return { result, counts };
+}
+
+/** A new ed25519 key pair without a passphrase. */
+const keygen = (comment: string, path: string) =>
+  must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path]);
+
+const CONNECTIONS = /^Connection from 127\.0\.0\.1/;
+const NO_MORE_SESSIONS = /no more sessions/;
+const PAST_MAX_STARTUPS = /past MaxStartups/;
+
+/** An sshd on a free loopback port: the rendered drop-in first (it wins, as on Ubuntu), then what the test needs. */
+async function startSshd(name: string, dropIn: string): Promise<Server> {
+  const port = await freePort();
+  const config = file(`sshd-${name}.conf`);
+  writeFileSync(
+    config,
+    [
+      dropIn,
+      '# The test: its own port, host key, pid file and authorized keys, all in a temporary folder.',
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${file('host_ed25519')}`,
+      `PidFile ${file(`sshd-${name}.pid`)}`,
+      `AuthorizedKeysFile ${file('authorized_keys')}`,
+      // No PAM here: sshd checks the account itself (see ensureDeployUser).
+      'UsePAM no',
+      // The temporary folder lies under /tmp, which is world-writable: StrictModes would refuse
+      // the authorized keys file for that.
+      'StrictModes no',
+      // Logs "no more sessions" and "past MaxStartups", which the checks count.
+      'LogLevel VERBOSE',
+      '',
+    ].join('\n'),
+  );
+  await must(SSHD, ['-t', '-f', config]);
+  const log = file(`sshd-${name}.log`);
+  writeFileSync(log, '');
+  const child = spawn(SSHD, ['-D', '-e', '-f', config], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr!.on('data', (chunk: Buffer) => writeFileSync(log, chunk, { flag: 'a' }));
+  const server = { name, port, config, log, process: child };
+  servers.push(server);
+  await waitFor(() => readFileSync(log, 'utf8').includes('Server listening'), {
+    timeoutMs: 10_000,
+    what: `sshd (${name}) listening on 127.0.0.1:${port} (log: ${log})`,
+  });
+  // The VM's host key was accepted once by the vm-ready check; here it is written down.
+  const hostKey = readFileSync(file('host_ed25519.pub'), 'utf8').trim().split(' ');
+  writeFileSync(file('known_hosts'), `[127.0.0.1]:${port} ${hostKey[0]} ${hostKey[1]}\n`, {
+    flag: 'a',
+  });
+  return server;
+}
+
+/** The deploy user as cloud-init makes it: in the docker group, no usable password. */
+async function ensureDeployUser(): Promise<void> {
+  if ((await run('id', ['-u', DEPLOY_USER])).code !== 0) {
+    if ((await run('getent', ['group', 'docker'])).code !== 0)
+      throw new Error('there is no docker group: install docker.io (bash .ci/run does)');
+    // '*' rather than useradd's locked '!': without PAM, sshd refuses locked accounts even for
+    // keys (on the VM, PAM is on and cloud-init's lock_passwd does not get in the way).
+    await must('useradd', [
+      '--create-home',
+      '--shell',
+      '/bin/sh',
+      '--groups',
+      'docker',
+      '--password',
+      '*',
+      DEPLOY_USER,
+    ]);
+    console.log(`# created the user ${DEPLOY_USER} (in the docker group); later runs reuse it`);
+  }
+  const groups = (await must('id', ['-nG', DEPLOY_USER])).trim().split(/\s+/);
+  if (!groups.includes('docker'))
+    throw new Error(
+      `the user ${DEPLOY_USER} exists but is not in the docker group: usermod -aG docker ${DEPLOY_USER}, or remove the user and let this test make it`,
+    );
+  // sshd's own check without PAM: a password field that starts with "!" is a locked account.
+  if ((await must('getent', ['shadow', DEPLOY_USER])).split(':')[1]!.startsWith('!'))
+    throw new Error(
+      `the user ${DEPLOY_USER} is locked, which sshd without PAM refuses even for keys: usermod -p '*' ${DEPLOY_USER}`,
+    );
+}
+
+describe(
+  'SSH to the VM: the rendered sshd drop-in and the deploy’s ssh options',
+  { timeout: 10 * 60_000 },
+  () => {
+    let hardened: Server;
+    let stock: Server;
+    let deployOptions: string[];
+
+    before(async () => {
+      if (process.getuid?.() !== 0)
+        throw new Error(
+          'the SSH test runs sshd, which switches to the deploy user: run it as root',
+        );
+      if (!existsSync(SSHD))
+        throw new Error(`no ${SSHD}: install openssh-server (bash .ci/run does)`);
+      engine = await ensureEngine();
+      await ensureDeployUser();
+      // sshd's privilege separation folder (ssh.service makes it; nothing does here, as on the
+      // VM's first boot, which is why cloud-init's runcmd makes it before `sshd -t`).
+      if (!existsSync('/run/sshd')) {
+        await must('install', ['-d', '-m', '0755', '/run/sshd']);
+        createdRunSshd = true;
+      }
+      temp = tempDir('rf-ssh-');
+      // sshd reads the authorized keys file as the deploy user.
+      chmodSync(temp.path, 0o755);
+      mkdirSync(file('cm'), { mode: 0o700 });
+      mkdirSync(file('docker-config'));
+      const controlPath = file('cm/%C');
+      assert.ok(
+        controlPath.length - 2 + 40 + 17 <= SOCKET_PATH_MAX,
+        `the control socket path ${controlPath} is too long for a Unix socket: set TMPDIR to a shorter folder`,
+      );
+      await keygen('vm', file('host_ed25519'));
+      await keygen('deploy', file('id_deploy'));
+      writeFileSync(file('authorized_keys'), readFileSync(file('id_deploy.pub')), { mode: 0o644 });
+
+      const dropIn = renderSshdDropIn('azureuser');
+      hardened = await startSshd('hardened', dropIn);
+      // The same drop-in without its limits: sshd's defaults, which are Ubuntu 24.04's too.
+      stock = await startSshd(
+        'stock-limits',
+        dropIn
+          .split('\n')
+          .filter((line) => !/^(MaxSessions|MaxStartups) /.test(line))
+          .join('\n'),
+      );
+      deployOptions = sshClientOptions({
+        privateKeyPath: file('id_deploy'),
+        controlPath,
+        knownHostsFile: file('known_hosts'),
+      });
+      masters.push(
+        { options: deployOptions, port: hardened.port },
+        { options: deployOptions, port: stock.port },
+      );
+
+      // Not shared: the first test starts without a master connection.
+      const where = await run(
+        'ssh',
+        [
+          ...without(deployOptions, ...SHARING),
+          '-p',
+          String(hardened.port),
+          `${DEPLOY_USER}@127.0.0.1`,
+          'command -v docker',
+        ],
+        clientEnv(),
+      );
+      assert.equal(
+        where.code,
+        0,
+        `the deploy user cannot log in, or its PATH has no docker CLI (docker over ssh runs \`docker system dial-stdio\` there): ${where.stderr}`,
+      );
+    });
+
+    after(async () => {
+      for (const { options, port } of masters)
+        await run(
+          'ssh',
+          [...options, '-p', String(port), '-O', 'exit', `${DEPLOY_USER}@127.0.0.1`],
+          clientEnv(),
+        );
+      for (const child of [...servers.map((s) => s.process), ...agents]) {
+        if (child.exitCode !== null || child.signalCode !== null) continue;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      temp?.remove();
+      if (createdRunSshd) await run('rmdir', ['/run/sshd']);
+      await engine?.release();
+    });
+
+    test('the drop-in passes sshd -t, and sshd applies it: keys only, no root, the limits', async () => {
+      const effective = await must(SSHD, [
+        '-T',
+        '-f',
+        hardened.config,
+        '-C',
+        `user=${DEPLOY_USER},host=localhost,addr=127.0.0.1`,
+      ]);
+      for (const line of [
+        'passwordauthentication no',
+        'kbdinteractiveauthentication no',
+        'permitrootlogin no',
+        'maxauthtries 3',
+        `maxsessions ${SSHD_LIMITS.maxSessions}`,
+        `maxstartups ${SSHD_LIMITS.maxStartups}`,
+        `allowusers azureuser`,
+        `allowusers ${DEPLOY_USER}`,
+      ])
+        assert.ok(effective.split('\n').includes(line), `sshd -T has no "${line}"`);
+    });
+
+    test(`${PARALLEL} parallel docker -H ssh:// commands with the deploy’s options: 0 failures, first without a master connection, then with it`, async () => {
+      const bin = sshWith('deploy', deployOptions);
+      for (const round of ['no master yet', 'master up']) {
+        const { result, counts } = await logged(
+          hardened,
+          { connections: CONNECTIONS, refused: NO_MORE_SESSIONS, dropped: PAST_MAX_STARTUPS },
+          () => dockerBurst(hardened, bin),
+        );
+        const { outcomes, peakSessions } = result;
+        console.log(
+          `# drop-in limits, shared, ${round}: ${failures(outcomes).length} of ${PARALLEL} failed, ${peakSessions} sessions at once, ${JSON.stringify(counts)}`,
+        );
+        assert.equal(failures(outcomes).length, 0, `${round}:\n  ${summary(outcomes)}`);
+        assert.ok(
+          peakSessions > 10,
+          `only ${peakSessions} sessions were open at once: the burst did not test more than sshd's default allows`,
+        );
+        assert.equal(
+          counts.refused,
+          0,
+          'sshd refused a session: MaxSessions is too low for the client',
+        );
+        assert.ok(
+          counts.connections! < PARALLEL / 2,
+          `${counts.connections} connections for ${PARALLEL} commands: they do not share one`,
+        );
+      }
+      const check = await run(
+        'ssh',
+        [...deployOptions, '-p', String(hardened.port), '-O', 'check', `${DEPLOY_USER}@127.0.0.1`],
+        clientEnv(),
+      );
+      assert.match(check.stderr, /Master running/, 'ControlPersist keeps the master connection up');
+    });
+
+    test('without connection sharing, sshd’s stock MaxStartups 10:30:100 drops logins of a burst; the drop-in’s 64:30:128 lets all 50 in', async () => {
+      const unshared = without(deployOptions, ...SHARING);
+      // Plain ssh: each login fails or succeeds on its own (docker's client retries some reads
+      // on a new connection and would hide a few drops).
+      const logins = (server: Server) =>
+        Promise.all(
+          Array.from({ length: PARALLEL }, () =>
+            runFor(
+              'ssh',
+              [...unshared, '-p', String(server.port), `${DEPLOY_USER}@127.0.0.1`, 'true'],
+              clientEnv(),
+            ),
+          ),
+        );
+      // A random 30 % of the connections beyond 10 pending are dropped: nearly always some of 50;
+      // up to three rounds make a pass by chance vanishingly unlikely.
+      let stockFailures = 0;
+      let dropped = 0;
+      for (let round = 0; round < 3 && stockFailures === 0; round++) {
+        const { result, counts } = await logged(stock, { dropped: PAST_MAX_STARTUPS }, () =>
+          logins(stock),
+        );
+        stockFailures += failures(result).length;
+        dropped += counts.dropped!;
+        console.log(
+          `# stock limits, ${PARALLEL} unshared logins: ${failures(result).length} failed, ${counts.dropped} dropped past MaxStartups (${summary(result)})`,
+        );
+      }
+      assert.ok(stockFailures > 0, 'the stock limits dropped nothing: this check shows nothing');
+      assert.ok(dropped > 0, 'sshd logged no "past MaxStartups"');
+
+      const { result, counts } = await logged(hardened, { dropped: PAST_MAX_STARTUPS }, () =>
+        logins(hardened),
+      );
+      console.log(
+        `# drop-in limits, ${PARALLEL} unshared logins: ${failures(result).length} failed, ${counts.dropped} dropped`,
+      );
+      assert.equal(
+        failures(result).length,
+        0,
+        `with the drop-in's MaxStartups:\n  ${summary(result)}`,
+      );
+      const burst = await dockerBurst(hardened, sshWith('unshared', unshared));
+      assert.equal(
+        failures(burst.outcomes).length,
+        0,
+        `docker, unshared, with the drop-in's MaxStartups:\n  ${summary(burst.outcomes)}`,
+      );
+    });
+
+    test('with sshd’s default MaxSessions 10, a refused session falls back to a connection of its own, which MaxStartups may drop: sharing alone is not enough', async () => {
+      const env = clientEnv();
+      // 30 plain ssh sessions held for 2 s, all at once, over the master connection (made first,
+      // so that every one asks it for a session); ssh's own messages show what becomes of them.
+      const sessions = async (server: Server) => {
+        const destination = ['-p', String(server.port), `${DEPLOY_USER}@127.0.0.1`];
+        await must('ssh', [...deployOptions, ...destination, 'true'], { env });
+        return logged(
+          server,
+          { connections: CONNECTIONS, refused: NO_MORE_SESSIONS, dropped: PAST_MAX_STARTUPS },
+          () =>
+            Promise.all(
+              Array.from({ length: 30 }, () =>
+                runFor('ssh', [...deployOptions, ...destination, 'sleep 2'], env),
+              ),
+            ),
+        );
+      };
+      const { result, counts } = await sessions(stock);
+      const refused = result.filter((o) => /Session open refused by peer/.test(o.stderr));
+      const fellBack = refused.filter((o) => o.code === 0);
+      console.log(
+        `# stock limits, 30 shared sessions: ${refused.length} refused, ${fellBack.length} of them fell back and succeeded, ${failures(result).length} failed, ${JSON.stringify(counts)}`,
+      );
+      assert.ok(counts.refused! >= 20, `sshd refused ${counts.refused} of 30 sessions, not 20`);
+      assert.ok(refused.length >= 20, 'ssh did not report the refused sessions');
+      assert.ok(
+        fellBack.length > 0,
+        'no command whose session was refused succeeded: a refused session would fail instead of falling back',
+      );
+      assert.ok(counts.connections! > 0, 'the fallbacks opened no connection of their own');
+
+      const hardenedRun = await sessions(hardened);
+      assert.equal(hardenedRun.counts.refused, 0, 'the drop-in refused sessions');
+      assert.equal(failures(hardenedRun.result).length, 0, summary(hardenedRun.result));
+
+      // docker's client hides ssh's messages; sshd's log shows the same refusals under it.
+      const burst = await logged(
+        stock,
+        { refused: NO_MORE_SESSIONS, dropped: PAST_MAX_STARTUPS },
+        () => dockerBurst(stock, sshWith('deploy-stock', deployOptions)),
+      );
+      console.log(
+        `# stock limits, shared, docker: ${failures(burst.result.outcomes).length} of ${PARALLEL} failed, ${JSON.stringify(burst.counts)}`,
+      );
+      assert.ok(burst.counts.refused! > 0, 'sshd refused none of the docker sessions');
+    });
+
+    test('MaxAuthTries 3: with three other keys in an agent, only IdentitiesOnly gets the deploy key tried', async () => {
+      const socket = file('agent.sock');
+      const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+      agents.push(agent);
+      await waitFor(() => existsSync(socket), { what: 'ssh-agent' });
+      for (const n of [1, 2, 3]) {
+        const key = file(`id_other${n}`);
+        await keygen(`other${n}`, key);
+        await must('ssh-add', ['-q', key], { env: { ...clientEnv(), SSH_AUTH_SOCK: socket } });
+      }
+      const env = clientEnv({ SSH_AUTH_SOCK: socket });
+      const login = (options: string[]) =>
+        runFor(
+          'ssh',
+          [...options, '-p', String(hardened.port), `${DEPLOY_USER}@127.0.0.1`, 'true'],
+          env,
+        );
+
+      // Without sharing, so that each login authenticates for itself.
+      const unshared = without(deployOptions, ...SHARING);
+      const agentFirst = await login(without(unshared, 'IdentitiesOnly'));
+      assert.notEqual(
+        agentFirst.code,
+        0,
+        'logged in although the agent offered three other keys first',
+      );
+      assert.match(agentFirst.stderr, /Too many authentication failures/);
+
+      const onlyTheKey = await login(unshared);
+      assert.equal(onlyTheKey.code, 0, onlyTheKey.stderr);
+    });
+  },
+);
