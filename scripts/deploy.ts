@@ -301,9 +301,12 @@ async function main(argv: string[]): Promise<number> {
   await applyStack(rollout, 'services', servicesPlan, yes);
 
   await waitForCertificate(rollout, address, certTimeout);
-  console.error(
-    `deploy: done${values.staging ? ' (staging certificate: npm run deploy again without --staging for a trusted one)' : ''}`,
-  );
+  const staging = values.staging
+    ? ' (a staging certificate: npm run deploy again without --staging for a trusted one)'
+    : rollout.config.certbot.staging
+      ? ' (a staging certificate: set certbot.staging to false and deploy again for a trusted one)'
+      : '';
+  console.error(`deploy: done${staging}`);
   return 0;
 }
 

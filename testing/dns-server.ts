@@ -1,9 +1,10 @@
 // A real DNS server for tests: Debian's dnsmasq on a free loopback port, answering only what the
-// test gives it (no upstream, NXDOMAIN for everything else). A-records come from a hosts folder
+// test gives it (no upstream, NXDOMAIN for everything else). A and AAAA records come from a hosts folder
 // dnsmasq watches (inotify), so a test changes the answers while the code under test keeps asking.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from './files.ts';
 import { freePort } from './ports.ts';
@@ -12,8 +13,11 @@ import { waitFor } from './wait.ts';
 export interface DnsServer {
   /** "127.0.0.1:PORT", as node's Resolver and --dns-server take it. */
   address: string;
-  /** Replaces every A record: fqdn -> addresses (an empty map answers NXDOMAIN again). */
-  setA(records: Record<string, string[]>): Promise<void>;
+  /**
+   * Replaces every address record: fqdn -> IPv4 (A) and IPv6 (AAAA) addresses; a name left out
+   * answers NXDOMAIN again. Returns once dnsmasq answers so.
+   */
+  setAddresses(records: Record<string, string[]>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -67,9 +71,11 @@ export async function startDnsServer(
   const address = `127.0.0.1:${port}`;
   const resolver = new Resolver({ timeout: 500, tries: 1 });
   resolver.setServers([address]);
-  const answers = async (fqdn: string) => {
+  const answers = async (fqdn: string, family: 4 | 6 = 4) => {
     try {
-      return (await resolver.resolve4(fqdn)).sort().join(',');
+      return (await (family === 4 ? resolver.resolve4(fqdn) : resolver.resolve6(fqdn)))
+        .sort()
+        .join(',');
     } catch (error) {
       return (error as NodeJS.ErrnoException).code ?? 'error';
     }
@@ -82,7 +88,7 @@ export async function startDnsServer(
   const known: Record<string, string[]> = {};
   return {
     address,
-    async setA(given) {
+    async setAddresses(given) {
       const records = { ...given };
       // One file, rewritten: dnsmasq flushes what it read from a changed file and reads it again.
       const lines = Object.entries(records).flatMap(([fqdn, addresses]) =>
@@ -92,11 +98,18 @@ export async function startDnsServer(
       for (const fqdn of Object.keys(known)) if (!(fqdn in records)) records[fqdn] = [];
       Object.assign(known, records);
       for (const [fqdn, addresses] of Object.entries(records)) {
-        const expected = addresses.length ? [...addresses].sort().join(',') : 'ENOTFOUND';
-        await waitFor(async () => (await answers(fqdn)) === expected, {
-          timeoutMs: 10_000,
-          what: `dnsmasq answering ${fqdn} with ${expected}:\n${output}`,
-        });
+        const expected = (family: 4 | 6) => {
+          const some = addresses.filter((ip) => isIP(ip) === family).sort();
+          return some.length ? some.join(',') : addresses.length ? 'ENODATA' : 'ENOTFOUND';
+        };
+        await waitFor(
+          async () =>
+            (await answers(fqdn, 4)) === expected(4) && (await answers(fqdn, 6)) === expected(6),
+          {
+            timeoutMs: 10_000,
+            what: `dnsmasq answering ${fqdn} with ${addresses.join(', ')}:\n${output}`,
+          },
+        );
       }
     },
     async stop() {

@@ -44,6 +44,14 @@ export async function checkNames(
     publicHosts(config).map(async ({ fqdn }): Promise<NameState> => {
       try {
         const addresses = (await resolver.resolve4(fqdn)).sort();
+        // The VM has no IPv6 address, and Let's Encrypt tries an AAAA record first.
+        const v6 = await resolver.resolve6(fqdn).catch(() => [] as string[]);
+        if (v6.length)
+          return {
+            fqdn,
+            addresses,
+            problem: `also has an AAAA record (${v6.sort().join(', ')}): remove it, the VM has no IPv6 address and Let's Encrypt would validate there`,
+          };
         if (addresses.length === 1 && addresses[0] === address) return { fqdn, addresses };
         const others = addresses.filter((found) => found !== address);
         return {

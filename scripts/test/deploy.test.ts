@@ -116,7 +116,7 @@ after(async () => {
 beforeEach(async () => {
   standIn = join(work.path, `standin-${Date.now()}`);
   mkdirSync(standIn);
-  await dns.setA({});
+  await dns.setAddresses({});
   writeStandIn('azure', 'plan.json', plan({ 'azurerm_linux_virtual_machine.vm': ['create'] }));
   writeStandIn('azure', 'outputs.json', {
     public_ip: { value: ADDRESS },
@@ -141,11 +141,11 @@ describe('npm run deploy', { timeout: 240_000 }, () => {
     assert.match(waiting, /does not exist yet \(NXDOMAIN\)/);
     assert.ok(!calls().some((call) => call.startsWith('services')), 'services waits for DNS');
 
-    await dns.setA(Object.fromEntries(NAMES.map((name) => [name, ['192.0.2.99']])));
+    await dns.setAddresses(Object.fromEntries(NAMES.map((name) => [name, ['192.0.2.99']])));
     await waitForOutput(deploy, /resolves to 192\.0\.2\.99, not 198\.51\.100\.20/, 30_000);
     assert.ok(!calls().some((call) => call.startsWith('services')), 'a wrong address still waits');
 
-    await dns.setA(Object.fromEntries(NAMES.map((name) => [name, [ADDRESS]])));
+    await dns.setAddresses(Object.fromEntries(NAMES.map((name) => [name, [ADDRESS]])));
     assert.equal(await deploy.exited, 0, deploy.output());
     assert.deepEqual(calls(), [
       'azure init',
@@ -199,8 +199,19 @@ describe('npm run deploy', { timeout: 240_000 }, () => {
     assert.ok(!calls().some((call) => call.startsWith('services')));
   });
 
+  test('an AAAA record beside the right A record is named, and waited out', async () => {
+    await dns.setAddresses({
+      ...Object.fromEntries(NAMES.map((name) => [name, [ADDRESS]])),
+      [NAMES[0]!]: [ADDRESS, '2001:db8::7'],
+    });
+    const deploy = run([...FAST, '--dns-timeout', '0.02']);
+    assert.equal(await deploy.exited, 1, deploy.output());
+    assert.match(deploy.output(), /also has an AAAA record \(2001:db8::7\): remove it/);
+    assert.ok(!calls().some((call) => call.startsWith('services')));
+  });
+
   test('a migrate that failed last time is replaced, so the fixed migration deploys', async () => {
-    await dns.setA(Object.fromEntries(NAMES.map((name) => [name, [ADDRESS]])));
+    await dns.setAddresses(Object.fromEntries(NAMES.map((name) => [name, [ADDRESS]])));
     writeStandIn('services', 'state.json', {
       values: {
         root_module: {
@@ -231,7 +242,7 @@ describe('npm run deploy', { timeout: 240_000 }, () => {
   });
 
   test('a swag without a certificate is reported with its logs', async () => {
-    await dns.setA(Object.fromEntries(NAMES.map((name) => [name, [ADDRESS]])));
+    await dns.setAddresses(Object.fromEntries(NAMES.map((name) => [name, [ADDRESS]])));
     writeFileSync(join(standIn, 'swag-health'), 'starting\n');
     writeFileSync(
       join(standIn, 'swag-logs'),
