@@ -290,7 +290,7 @@ describe('stack "services"', () => {
       /^\$\{azurerm_public_ip\.[^.]+\.ip_address\}$/,
     );
     assert.deepEqual(swag.entrypoint, ['python3', '/refresher/certificate-gate.py', 'init']);
-    assert.deepEqual(swag.capabilities, { add: ['NET_ADMIN'] });
+    assert.deepEqual(swag.capabilities, { add: ['CAP_NET_ADMIN'] });
     assert.deepEqual((swag.healthcheck as { test: string[] }).test, [
       'CMD',
       'python3',

@@ -72,8 +72,10 @@ export function swagService(config: DeploymentConfig): ServiceSpec {
       ...health(['CMD', 'python3', MOUNTED.swagGate, 'health'], 60),
       timeoutSeconds: 10,
     },
-    // fail2ban (part of SWAG) bans with iptables, which needs NET_ADMIN in the container.
-    capabilities: ['NET_ADMIN'],
+    // fail2ban (part of SWAG) bans with iptables, which needs NET_ADMIN in the container. Written
+    // as Docker normalises it (upper case, CAP_ prefix), so the container the engine reports back
+    // matches the configuration and the docker provider plans no replacement.
+    capabilities: ['CAP_NET_ADMIN'],
     dependsOn: [
       { service: 'web', condition: 'started' },
       { service: 'grafana', condition: 'started' },

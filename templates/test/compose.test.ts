@@ -265,7 +265,7 @@ describe('compose file and service catalogue', () => {
       '/refresher/certificate-gate.py',
       'health',
     ]);
-    assert.deepEqual(swag.cap_add, ['NET_ADMIN']);
+    assert.deepEqual(swag.cap_add, ['CAP_NET_ADMIN']);
     assert.equal(swag.environment?.REFRESHER_PUBLIC_ADDRESS, undefined, 'the gate skips its wait');
     const gate = files.find((file) => file.path === RENDERED.swagGate)!;
     assert.equal(gate.mode, 0o644);

@@ -215,7 +215,7 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
       .split(' ');
     assert.equal(sameId, id, 'swag was not recreated');
     assert.equal(restarts, '1', 'Docker restarted it once');
-    assert.deepEqual(JSON.parse(capAdd!), ['NET_ADMIN'], "fail2ban's capability");
+    assert.deepEqual(JSON.parse(capAdd!), ['CAP_NET_ADMIN'], "fail2ban's capability");
     const label = `label=com.docker.compose.service=swag`;
     assert.equal((await docker('ps', '-aq', '--filter', label)).trim().split('\n').length, 1);
     console.log(`# swag: attempt 2 ${waited.toFixed(0)} s after attempt 1, in the same container`);
