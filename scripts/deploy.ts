@@ -20,6 +20,7 @@ import {
   checkNames,
   dnsInstructions,
   makeResolver,
+  recordsInUse,
   zoneTakeoverProblem,
   type NameState,
 } from './lib/dns-check.ts';
@@ -63,9 +64,17 @@ async function check(rollout: Rollout, resolverServers: string[]): Promise<void>
   const { config, configFile } = rollout;
   const problems = deployRefusals(config, configFile);
   const privateKey = config.vm.sshPrivateKeyPath;
-  if (!existsSync(privateKey))
+  if (privateKey === config.vm.sshPublicKeyPath.path) {
+    // The key lives in an agent only: it must be there now.
+    const blob = config.vm.sshPublicKeyPath.key.split(' ')[1]!;
+    const listed = await $({ nothrow: true, quiet: true })`ssh-add -L`;
+    if (listed.exitCode !== 0 || !listed.stdout.includes(blob))
+      problems.push(
+        `vm.sshPrivateKeyPath: names the public key, so the key must be in your ssh-agent, which does not hold it now (ssh-add -L): unlock the agent or ssh-add the key`,
+      );
+  } else if (!existsSync(privateKey))
     problems.push(
-      `vm.sshPrivateKeyPath: ${privateKey} does not exist: the deploy logs in to the VM with the private half of ${config.vm.sshPublicKeyPath.path}`,
+      `vm.sshPrivateKeyPath: ${privateKey} does not exist: the deploy logs in to the VM with the private half of ${config.vm.sshPublicKeyPath.path} (or name the .pub itself when only your ssh-agent holds the key)`,
     );
   for (const tool of ['terraform', 'ssh'])
     if (!(await which(tool, { nothrow: true })))
@@ -74,8 +83,15 @@ async function check(rollout: Rollout, resolverServers: string[]): Promise<void>
           ? 'terraform is not installed: https://developer.hashicorp.com/terraform/install (1.5 or later)'
           : 'ssh (OpenSSH) is not installed: the services stack reaches the VM through it',
       );
-  const takeover = await zoneTakeoverProblem(makeResolver(resolverServers), config);
+  const resolver = makeResolver(resolverServers);
+  const takeover = await zoneTakeoverProblem(resolver, config);
   if (takeover) problems.push(`dns.mode: ${takeover}`);
+  const inUse = await recordsInUse(resolver, config);
+  if (inUse.length)
+    log(
+      'check',
+      `warning: ${config.domain} has records today that stop resolving once its name servers are Azure's, unless you make them in the new zone first: ${inUse.join('; ')}`,
+    );
   if (problems.length)
     throw new RolloutError(
       'check',
@@ -126,7 +142,7 @@ async function applyStack(
   yes: boolean,
 ): Promise<void> {
   const stack = rollout[step];
-  if (!summary.changes.length) {
+  if (!summary.changed) {
     stack.forgetPlan();
     return;
   }
@@ -173,7 +189,7 @@ async function waitForDns(
       throw new RolloutError(
         'dns',
         `the public names do not resolve to ${facts.address} after ${options.timeoutMinutes} min: ${last}`,
-        `set the records above, then run npm run deploy again: the azure stack is done, the deploy goes on from this wait (swag was not started, so Let's Encrypt saw no failed validation)`,
+        `set the records above, then run npm run deploy again: the azure stack is done, and the deploy goes on from this wait (the services stack waits for it, and swag's certificate gate asks Let's Encrypt only once the names resolve)`,
       );
     await sleep(options.intervalSeconds * 1000);
     states = await checkNames(resolver, config, facts.address);
@@ -262,12 +278,12 @@ async function main(argv: string[]): Promise<number> {
   const azurePlan = await planStack(rollout, 'azure');
   if (values.plan) {
     rollout.azure.forgetPlan();
-    if (azurePlan.changes.length) {
+    if (azurePlan.changed) {
       log('services', 'planned after the azure stack is applied (it reads the VM from it)');
     } else {
       const servicesPlan = await planStack(rollout, 'services');
       rollout.services.forgetPlan();
-      if (!servicesPlan.changes.length) log('services', 'nothing to do');
+      if (!servicesPlan.changed) log('services', 'nothing to do');
     }
     console.error('deploy: --plan: nothing was changed');
     return 0;
@@ -316,7 +332,7 @@ await runCommand('deploy', USAGE, () => main(process.argv.slice(2)), {
     if (error instanceof RolloutError)
       return `step ${error.step} failed: ${error.message}\ndeploy: next: ${error.next}`;
     if (error instanceof TerraformError)
-      return `step ${error.stackName} (terraform ${error.step}) failed: ${error.message}\ndeploy: next: fix what Terraform names, then npm run deploy again (a saved plan was not applied; what was applied stays in the state)`;
+      return `step ${error.stackName} (terraform ${error.step}) failed: ${error.message}\ndeploy: next: fix what Terraform names, then npm run deploy again (${error.step === 'apply' ? 'the apply stopped part-way: what it did is in the state, and the next deploy plans again from there' : 'nothing was applied'})`;
     return `step check failed: ${error.message}\ndeploy: next: fix the configuration; nothing was created`;
   },
 });

@@ -4,8 +4,17 @@
 //
 //   npm run destroy [-- --yes] [--config FILE] [--secrets FILE]
 import { parseCommandLine, runCommand } from '../contract/cli.ts';
+import { DATABASE_NAME, DATABASE_USER } from '../contract/database.ts';
+import { DEPLOY_USER } from '../templates/ssh.ts';
 import { DeploymentConfigError } from '../templates/config.ts';
-import { confirm, openRollout, printPlan, RolloutError, synth } from './lib/rollout.ts';
+import {
+  confirm,
+  openRollout,
+  printPlan,
+  RolloutError,
+  synth,
+  type Rollout,
+} from './lib/rollout.ts';
 import { TerraformError } from './lib/terraform.ts';
 
 const USAGE = `usage: npm run destroy [-- --yes] [--config FILE] [--secrets FILE]
@@ -15,6 +24,19 @@ const USAGE = `usage: npm run destroy [-- --yes] [--config FILE] [--secrets FILE
 
 function log(step: string, line: string): void {
   console.error(`destroy [${step}] ${line}`);
+}
+
+/** How to keep the database before it goes (until the ops scripts' backup exists). */
+async function backupHint(rollout: Rollout): Promise<string> {
+  let address = '<the VM address>';
+  try {
+    await rollout.azure.init();
+    const ip = (await rollout.azure.outputs()).public_ip;
+    if (typeof ip === 'string' && ip) address = ip;
+  } catch {
+    // no azure state to read: the placeholder stays
+  }
+  return `to keep the data, first: ssh ${DEPLOY_USER}@${address} docker exec postgres pg_dump -U ${DATABASE_USER} -Fc ${DATABASE_NAME} > ${DATABASE_NAME}.dump`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -38,10 +60,11 @@ async function main(argv: string[]): Promise<number> {
     await stack.init();
     const summary = await stack.plan({ destroy: true });
     printPlan((line) => log(step, line), step, summary);
-    if (!summary.changes.length) {
+    if (!summary.changed) {
       stack.forgetPlan();
       continue;
     }
+    if (step === 'services') log(step, await backupHint(rollout));
     try {
       await confirm(
         step === 'services'

@@ -19,6 +19,7 @@
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -28,11 +29,19 @@ import time
 ADDRESS_ENV = 'REFRESHER_PUBLIC_ADDRESS'
 RETRY_ENV = 'REFRESHER_CERT_RETRY_SECONDS'
 DEFAULT_RETRY_SECONDS = 1200
+# Each failed attempt in a row doubles the wait, up to this: a cause the gate cannot see (port 80
+# blocked, a CAA record) must not cost a validation every 20 minutes for ever.
+MAX_RETRY_SECONDS = 6 * 3600
 # Where SWAG keeps its state, and the program the gate hands over to (the tests of the gate move
 # both; in the container they are SWAG's).
 CONFIG = os.environ.get('REFRESHER_SWAG_CONFIG_DIR', '/config')
 INIT = os.environ.get('REFRESHER_SWAG_INIT', '/init')
 STATE = os.path.join(CONFIG, 'refresher', 'certificate-gate.json')
+# SWAG's record of the settings its certificate was made for: when they change (STAGING after a
+# first staging run, a new subdomain), SWAG revokes the certificate and asks again at start.
+SWAG_SETTINGS = os.path.join(CONFIG, '.donoteditthisfile.conf')
+CERT_SETTINGS = ['URL', 'SUBDOMAINS', 'ONLY_SUBDOMAINS', 'EXTRA_DOMAINS', 'VALIDATION', 'DNSPLUGIN',
+                 'PROPAGATION', 'STAGING', 'CERTPROVIDER']
 # SWAG's certificate step, an s6-rc oneshot (root/etc/s6-overlay/s6-rc.d in docker-swag).
 CERT_INIT = '/etc/s6-overlay/s6-rc.d/init-certbot-config/run'
 POLL_SECONDS = 5
@@ -63,6 +72,24 @@ def setting(name, default=''):
 def retry_seconds():
     value = os.environ.get(RETRY_ENV, '').strip()
     return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_RETRY_SECONDS
+
+
+def retry_interval(attempts):
+    """The wait after `attempts` failed attempts in a row: the interval, doubled after each."""
+    failures = min(max(1, int(attempts or 1)), 32)
+    base = retry_seconds()
+    return max(base, min(MAX_RETRY_SECONDS, base * 2 ** (failures - 1)))
+
+
+def changed_settings():
+    """The certificate settings SWAG will find changed at start (it then asks for a new one)."""
+    try:
+        with open(SWAG_SETTINGS) as file:
+            saved = dict(re.findall(r'ORIG([A-Z_]+)="([^"]*)"', file.read()))
+    except OSError:
+        return []
+    return [name for name in CERT_SETTINGS
+            if saved.get(name, '').lower() != setting(name)]
 
 
 def subdomains():
@@ -181,19 +208,23 @@ def init(args):
     signal.signal(signal.SIGINT, stop_on_signal)
     names = certificate_names()
     state = read_state()
-    if os.path.exists(certificate_file()):
+    changed = changed_settings()
+    if os.path.exists(certificate_file()) and not changed:
         if state.get('attempts'):
             write_state({})
         log(f'certificate for {", ".join(names)} present: starting SWAG')
     else:
-        interval = retry_seconds()
+        if changed:
+            log(f'certificate settings changed ({", ".join(changed)}): SWAG will ask for a new one')
+        interval = retry_interval(state.get('attempts'))
         last = state.get('lastAttemptAt')
         if isinstance(last, (int, float)) and time.time() - last < interval:
             due = last + interval
             log(
                 f'no certificate: attempt {state.get("attempts", 1)} at {stamp(last)} failed; the '
-                f'next is due at {stamp(due)} (one per {interval} s, within Let\'s Encrypt\'s limit '
-                'of 5 failed validations per hour)'
+                f'next is due at {stamp(due)} ({interval} s after it: the wait doubles after each '
+                f'failed attempt, from {retry_seconds()} s up to {MAX_RETRY_SECONDS} s, within Let\'s '
+                'Encrypt\'s limit of 5 failed validations per hour)'
             )
             time.sleep(max(0.0, due - time.time()))
         expected, reason = waits_for_dns()
@@ -205,6 +236,10 @@ def init(args):
         write_state({'attempts': attempt, 'lastAttemptAt': time.time()})
         log(f'no certificate yet: SWAG asks for one for {", ".join(names)} (attempt {attempt})')
     sys.stdout.flush()
+    # Python ignores SIGPIPE and SIGXFSZ for itself, and an exec keeps ignored signals: give
+    # SWAG's init, its scripts' pipelines and nginx the defaults they expect.
+    for number in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, signal.SIG_DFL)
     os.execv(INIT, [INIT, *args])
 
 
@@ -292,11 +327,14 @@ def health():
         print('no certificate yet: the gate waits before SWAG tries (docker logs swag)')
         return 1
     state = read_state()
-    interval, now = retry_seconds(), time.time()
+    now = time.time()
     last = state.get('lastAttemptAt')
     attempt = state.get('attempts', 1)
+    interval = retry_interval(attempt)
     if not isinstance(last, (int, float)):
-        print('no certificate, and no attempt recorded: SWAG started without the gate?')
+        # SWAG tried without the gate recording it: count that attempt from now.
+        write_state({'attempts': 1, 'lastAttemptAt': now})
+        print('no certificate, and no attempt recorded: counting one from now')
         return 1
     if now - last < interval:
         print(

@@ -173,7 +173,8 @@ export function renderCloudInit(config: DeploymentConfig): string {
         `${DATA_DIR}/backups`,
       ],
       // systemd reads the mount drop-in at every boot; the reload makes this boot's systemd know
-      // it too, before Docker is enabled and started here.
+      // it too (docker-ce's package started Docker already, after the disk was mounted: the
+      // mounts module runs before packages are installed).
       ...(dataDisk ? [['systemctl', 'daemon-reload']] : []),
       ['systemctl', 'enable', '--now', 'docker.service', 'unattended-upgrades.service'],
       // Check the hardened sshd configuration before reloading: a running sshd keeps the old one

@@ -568,14 +568,14 @@ export function deploymentSchema(baseDir: string) {
     })
     .transform((config, ctx) => {
       const { sshPublicKeyPath, sshPrivateKeyPath } = config.vm;
+      // Named as the public key on purpose: a key that only an agent holds (1Password,
+      // Secretive, a hardware key); ssh then asks the agent for that key (IdentitiesOnly).
       const privateKey = sshPrivateKeyPath ?? sshPublicKeyPath.path.replace(/\.pub$/, '');
-      if (privateKey === sshPublicKeyPath.path) {
+      if (privateKey === sshPublicKeyPath.path && !sshPrivateKeyPath) {
         ctx.addIssue({
           code: 'custom',
-          path: ['vm', sshPrivateKeyPath ? 'sshPrivateKeyPath' : 'sshPublicKeyPath'],
-          message: sshPrivateKeyPath
-            ? 'this is the public key: name the private key next to it (without .pub)'
-            : `${sshPublicKeyPath.path} does not end in .pub: name the private key with vm.sshPrivateKeyPath`,
+          path: ['vm', 'sshPublicKeyPath'],
+          message: `${sshPublicKeyPath.path} does not end in .pub: name the private key with vm.sshPrivateKeyPath (or this same file, when only your ssh-agent holds the key)`,
         });
         return z.NEVER;
       }

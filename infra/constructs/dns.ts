@@ -2,7 +2,7 @@
 // configuration names (templates/config.ts dnsZone): a zone this stack creates (for a subdomain
 // delegated from the current DNS host, or for a domain of its own; its name servers are an
 // output) or a zone that exists already. With external DNS there is no zone here: the deploy
-// prints the records to add and waits for them (scripts/lib/dns-wait.ts).
+// prints the records to add and waits for them (scripts/deploy.ts, scripts/lib/dns-check.ts).
 import { Construct } from 'constructs';
 import { DataAzurermDnsZone } from '@cdktf/provider-azurerm/lib/data-azurerm-dns-zone/index.js';
 import { DnsARecord } from '@cdktf/provider-azurerm/lib/dns-a-record/index.js';

@@ -76,31 +76,58 @@ export async function checkNames(
 }
 
 /**
- * Refuses a zone that would take over a domain in use: an Azure zone named after a domain that
- * name servers elsewhere answer for today holds only the deployment's records, so delegating to
- * it would drop the domain's other records (MX, www, the apex). Returns the problem, if any.
+ * Refuses a subdomain zone that name servers elsewhere answer for already: the subdomain is
+ * delegated to someone else, and delegating it again would take it away from them. Returns the
+ * problem, if any. (A whole domain always has name servers, its registrar's at least: see
+ * recordsInUse for domain-zone.)
  */
 export async function zoneTakeoverProblem(
   resolver: Resolver,
   config: DeploymentConfig,
 ): Promise<string | undefined> {
-  const zone = dnsZone(config);
-  if (!zone?.created) return undefined;
+  if (config.dns.mode !== 'subdomain-zone') return undefined;
   let servers: string[];
   try {
     servers = await resolver.resolveNs(config.domain);
   } catch {
-    return undefined; // not delegated anywhere yet: the zone can only add, never replace
+    return undefined; // not delegated anywhere yet: the NS records will only add it
   }
   const elsewhere = servers.filter((server) => !AZURE_NAME_SERVER.test(server));
   if (!elsewhere.length) return undefined;
   return [
-    `${config.domain} is answered today by ${elsewhere.sort().join(', ')}: a new Azure zone for it would`,
-    `hold only this deployment's A records, and delegating to it would drop every other record`,
-    `(mail, www, the apex). Use a subdomain of it (domain: 'lab.${config.domain}',`,
-    `dns: { mode: 'subdomain-zone' }), the zone where it lives (dns: { mode: 'existing-zone', … }),`,
-    `or keep your DNS host and add the A records yourself (dns: { mode: 'external' }).`,
+    `${config.domain} is delegated today to ${elsewhere.sort().join(', ')}: an Azure zone for it`,
+    `would hold only this deployment's A records, and delegating to it would drop every other record`,
+    `under it. Use another subdomain (domain: 'speed-lab.${config.domain.split('.').slice(1).join('.')}'), the zone`,
+    `where it lives (dns: { mode: 'existing-zone', … }), or keep your DNS host and add the A records`,
+    `yourself (dns: { mode: 'external' }).`,
   ].join('\n');
+}
+
+/**
+ * For domain-zone: the records the domain has today (mail, the apex, www) that stop resolving once
+ * its name servers point at the new Azure zone, unless they are made there too.
+ */
+export async function recordsInUse(
+  resolver: Resolver,
+  config: DeploymentConfig,
+): Promise<string[]> {
+  if (config.dns.mode !== 'domain-zone') return [];
+  const { domain } = config;
+  const found = await Promise.all([
+    resolver.resolveMx(domain).then(
+      (mx) => mx.map((record) => `${domain} MX ${record.priority} ${record.exchange}`),
+      () => [],
+    ),
+    resolver.resolve4(domain).then(
+      (a) => a.map((ip) => `${domain} A ${ip}`),
+      () => [],
+    ),
+    resolver.resolve4(`www.${domain}`).then(
+      (a) => a.map((ip) => `www.${domain} A ${ip}`),
+      () => [],
+    ),
+  ]);
+  return found.flat();
 }
 
 /** What a person must set at their DNS host or registrar so the names reach the VM. */

@@ -108,8 +108,9 @@ export function preciousLosses(summary: PlanSummary): string[] {
 }
 
 export function printPlan(log: (line: string) => void, stack: string, summary: PlanSummary): void {
-  log(`${stack}: ${summary.changes.length ? countsLine(summary) : 'no changes'}`);
+  log(`${stack}: ${summary.changed ? countsLine(summary) : 'no changes'}`);
   for (const line of describeChanges(summary)) log(line);
+  if (summary.outputs.length) log(`  outputs that change: ${summary.outputs.join(', ')}`);
 }
 
 /**

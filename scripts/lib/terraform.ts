@@ -28,7 +28,11 @@ export interface PlannedChange {
 }
 
 export interface PlanSummary {
+  /** Whether applying the plan changes anything: resources or outputs (plan's exit code 2). */
+  changed: boolean;
   changes: PlannedChange[];
+  /** Outputs the plan adds, changes or removes (a new cross-stack output, name_servers). */
+  outputs: string[];
   create: number;
   update: number;
   replace: number;
@@ -46,9 +50,14 @@ interface StateModule {
   child_modules?: StateModule[];
 }
 
-export function summarisePlan(plan: {
-  resource_changes?: { address: string; type: string; change: { actions: string[] } }[];
-}): PlanSummary {
+export function summarisePlan(
+  plan: {
+    resource_changes?: { address: string; type: string; change: { actions: string[] } }[];
+    output_changes?: Record<string, { actions: string[] }>;
+  },
+  /** From the plan's exit code (-detailed-exitcode: 2); a plan of outputs only is a change too. */
+  changed: boolean,
+): PlanSummary {
   const changes = (plan.resource_changes ?? [])
     .map((change) => ({
       address: change.address,
@@ -60,8 +69,13 @@ export function summarisePlan(plan: {
     );
   const count = (test: (actions: string[]) => boolean) =>
     changes.filter((change) => test(change.actions)).length;
+  const outputs = Object.entries(plan.output_changes ?? {})
+    .filter(([, change]) => !(change.actions.length === 1 && change.actions[0] === 'no-op'))
+    .map(([name]) => name);
   return {
+    changed,
     changes,
+    outputs,
     create: count((a) => a.length === 1 && a[0] === 'create'),
     update: count((a) => a.length === 1 && a[0] === 'update'),
     replace: count((a) => a.length === 2),
@@ -140,7 +154,7 @@ export class TerraformStack {
 
   /** Plans to PLAN_FILE; returns whether anything would change. */
   async plan(options: { destroy?: boolean; replace?: string[] } = {}): Promise<PlanSummary> {
-    await this.run(
+    const planned = await this.run(
       options.destroy ? 'plan -destroy' : 'plan',
       [
         'plan',
@@ -153,8 +167,17 @@ export class TerraformStack {
       ],
       { okCodes: [0, 2] },
     );
-    const shown = await this.run('show plan', ['show', '-json', '-no-color', PLAN_FILE]);
-    return summarisePlan(JSON.parse(shown.stdout) as Parameters<typeof summarisePlan>[0]);
+    try {
+      const shown = await this.run('show plan', ['show', '-json', '-no-color', PLAN_FILE]);
+      // -detailed-exitcode: 0 means nothing to do, 2 means changes (resources or outputs).
+      return summarisePlan(
+        JSON.parse(shown.stdout) as Parameters<typeof summarisePlan>[0],
+        planned.exitCode === 2,
+      );
+    } catch (error) {
+      this.forgetPlan();
+      throw error;
+    }
   }
 
   /** Applies the saved plan exactly, its output shown; the plan file goes away either way. */

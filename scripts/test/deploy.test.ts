@@ -85,7 +85,7 @@ const FAST = ['--dns-server', '', '--dns-interval', '0.2', '--cert-timeout', '0.
 
 before(async () => {
   dns = await startDnsServer({
-    ns: { 'refresher-deploy-ci.net': ['ns1.somewhere-else.example.'] },
+    ns: { 'taken.refresher-deploy-ci.net': ['ns1.somewhere-else.example.'] },
   });
   FAST[1] = dns.address;
   const keyPath = join(work.path, 'id_ed25519.pub');
@@ -210,6 +210,18 @@ describe('npm run deploy', { timeout: 240_000 }, () => {
     assert.ok(!calls().some((call) => call.startsWith('services')));
   });
 
+  test('a plan that changes only outputs is applied (a new cross-stack output reaches the state)', async () => {
+    await dns.setAddresses(Object.fromEntries(NAMES.map((name) => [name, [ADDRESS]])));
+    writeStandIn('azure', 'plan.json', {
+      resource_changes: [],
+      output_changes: { 'cross-stack-output-public_ip': { actions: ['create'] } },
+    });
+    const deploy = run(FAST);
+    assert.equal(await deploy.exited, 0, deploy.output());
+    assert.ok(calls().includes('azure apply PLAN'), calls().join('\n'));
+    assert.match(deploy.output(), /outputs that change: cross-stack-output-public_ip/);
+  });
+
   test('a migrate that failed last time is replaced, so the fixed migration deploys', async () => {
     await dns.setAddresses(Object.fromEntries(NAMES.map((name) => [name, [ADDRESS]])));
     writeStandIn('services', 'state.json', {
@@ -278,10 +290,7 @@ describe('npm run deploy', { timeout: 240_000 }, () => {
 
     const bad = join(work.path, 'takeover.json');
     const input = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
-    writeFileSync(
-      bad,
-      JSON.stringify({ ...input, domain: 'refresher-deploy-ci.net', dns: { mode: 'domain-zone' } }),
-    );
+    writeFileSync(bad, JSON.stringify({ ...input, domain: 'taken.refresher-deploy-ci.net' }));
     const takeover = spawnTs('scripts/deploy.ts', ['--config', bad, '--dns-server', dns.address], {
       PATH: `${STAND_INS}:${process.env.PATH ?? ''}`,
       TF_STANDIN: standIn,
@@ -290,9 +299,36 @@ describe('npm run deploy', { timeout: 240_000 }, () => {
     assert.equal(await takeover.exited, 1, takeover.output());
     assert.match(
       takeover.output(),
-      /refresher-deploy-ci\.net is answered today by ns1\.somewhere-else\.example/,
+      /taken\.refresher-deploy-ci\.net is delegated today to ns1\.somewhere-else\.example/,
     );
     assert.deepEqual(calls(), [], 'terraform never ran');
+  });
+
+  test('domain-zone: the records the domain has today are named before its name servers move', async () => {
+    await dns.setAddresses({ 'refresher-deploy-ci.net': ['192.0.2.80'] });
+    const whole = join(work.path, 'domain-zone.json');
+    const input = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(
+      whole,
+      JSON.stringify({ ...input, domain: 'refresher-deploy-ci.net', dns: { mode: 'domain-zone' } }),
+    );
+    const deploy = spawnTs(
+      'scripts/deploy.ts',
+      ['--plan', '--config', whole, '--dns-server', dns.address],
+      {
+        PATH: `${STAND_INS}:${process.env.PATH ?? ''}`,
+        TF_STANDIN: standIn,
+        CDKTF_OUTDIR: join(work.path, 'cdktf.out'),
+        REFRESHER_STATE_DIR: join(work.path, 'state'),
+        REFRESHER_DIST: join(work.path, 'dist'),
+        REFRESHER_SECRETS_FILE: join(work.path, 'secrets.json'),
+      },
+    );
+    assert.equal(await deploy.exited, 0, deploy.output());
+    assert.match(
+      deploy.output(),
+      /warning: refresher-deploy-ci\.net has records today that stop resolving .*refresher-deploy-ci\.net A 192\.0\.2\.80/,
+    );
   });
 
   test('bad flags are named', async () => {
@@ -313,7 +349,17 @@ describe('npm run destroy', { timeout: 120_000 }, () => {
     assert.equal(await destroy.exited, 1, destroy.output());
     assert.match(destroy.output(), /Destroy every container and volume/);
     assert.match(destroy.output(), /add --yes when a script means it/);
-    assert.deepEqual(calls(), ['services init', 'services plan -destroy', 'services show PLAN']);
+    assert.match(
+      destroy.output(),
+      /to keep the data, first: ssh deploy@198\.51\.100\.20 docker exec postgres pg_dump -U refresher -Fc refresher > refresher\.dump/,
+    );
+    assert.deepEqual(calls(), [
+      'services init',
+      'services plan -destroy',
+      'services show PLAN',
+      'azure init',
+      'azure output',
+    ]);
   });
 
   test('--yes: services first, then azure', async () => {
@@ -329,6 +375,8 @@ describe('npm run destroy', { timeout: 120_000 }, () => {
       'services init',
       'services plan -destroy',
       'services show PLAN',
+      'azure init',
+      'azure output',
       'services apply PLAN',
       'azure init',
       'azure plan -destroy',

@@ -31,7 +31,12 @@ writeFileSync(
 );
 // Stands in for SWAG's /init: says it ran, with which arguments.
 const init = join(temp.path, 'init');
-writeFileSync(init, '#!/bin/sh\necho "INIT RAN: $*"\n', { mode: 0o755 });
+// Also which signals it starts with ignored (SigIgn, a hex mask: bit N-1 for signal N).
+writeFileSync(
+  init,
+  '#!/bin/sh\nsed -n "s/^SigIgn:\\t*/SIGIGN /p" /proc/self/status\necho "INIT RAN: $*"\n',
+  { mode: 0o755 },
+);
 
 let runs = 0;
 function startGate(
@@ -160,8 +165,77 @@ describe('certificate gate (swag entry point)', () => {
     assert.equal(await run.exited, 0, run.output());
     const output = run.output();
     assert.ok(Date.now() - started >= 1500, `waited ${Date.now() - started} ms`);
-    assert.match(output, /attempt 1 at .* failed; the next is due at .*one per 2 s/);
+    assert.match(output, /attempt 1 at .* failed; the next is due at .*\(2 s after it/);
     assert.match(output, /\(attempt 2\)/);
     assert.equal(state(run.config).attempts, 2);
+  });
+
+  test('after two failed attempts in a row the wait has doubled', async () => {
+    const started = Date.now();
+    const run = startGate(
+      {
+        URL: 'localhost',
+        REFRESHER_PUBLIC_ADDRESS: '127.0.0.1',
+        REFRESHER_CERT_RETRY_SECONDS: '1',
+      },
+      {
+        prepare: (config) => {
+          mkdirSync(join(config, 'refresher'));
+          writeFileSync(
+            join(config, 'refresher/certificate-gate.json'),
+            JSON.stringify({ attempts: 2, lastAttemptAt: Date.now() / 1000 }),
+          );
+        },
+      },
+    );
+    assert.equal(await run.exited, 0, run.output());
+    assert.ok(Date.now() - started >= 1800, `waited ${Date.now() - started} ms`);
+    assert.match(run.output(), /\(2 s after it: the wait doubles/);
+    assert.match(run.output(), /\(attempt 3\)/);
+  });
+
+  test('a certificate made for other settings (STAGING changed): SWAG will ask again, so the gate counts it', async () => {
+    const run = startGate(
+      {
+        URL: 'localhost',
+        SUBDOMAINS: '',
+        ONLY_SUBDOMAINS: 'false',
+        STAGING: 'false',
+        REFRESHER_PUBLIC_ADDRESS: '127.0.0.1',
+      },
+      {
+        prepare: (config) => {
+          const live = join(config, 'etc/letsencrypt/live/localhost');
+          mkdirSync(live, { recursive: true });
+          writeFileSync(join(live, 'fullchain.pem'), 'a staging certificate');
+          writeFileSync(
+            join(config, '.donoteditthisfile.conf'),
+            'ORIGURL="localhost" ORIGSUBDOMAINS="" ORIGONLY_SUBDOMAINS="false" ORIGEXTRA_DOMAINS="" ORIGVALIDATION="http" ORIGDNSPLUGIN="" ORIGPROPAGATION="" ORIGSTAGING="true" ORIGCERTPROVIDER="" ORIGEMAIL=""\n',
+          );
+        },
+      },
+    );
+    assert.equal(await run.exited, 0, run.output());
+    assert.match(
+      run.output(),
+      /certificate settings changed \(STAGING\): SWAG will ask for a new one/,
+    );
+    assert.match(run.output(), /\(attempt 1\)/);
+    assert.equal(state(run.config).attempts, 1);
+  });
+
+  test("SWAG's init starts with SIGPIPE and SIGXFSZ at their defaults, not Python's ignore", async () => {
+    const run = startGate({ URL: 'refresher-gate.invalid' });
+    assert.equal(await run.exited, 0, run.output());
+    const mask = BigInt(`0x${/^SIGIGN ([0-9a-f]+)$/m.exec(run.output())?.[1] ?? 'x'}`);
+    for (const [name, number] of [
+      ['SIGPIPE', 13n],
+      ['SIGXFSZ', 25n],
+    ] as const)
+      assert.equal(
+        (mask >> (number - 1n)) & 1n,
+        0n,
+        `${name} is ignored (SigIgn ${mask.toString(16)})`,
+      );
   });
 });

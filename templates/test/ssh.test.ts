@@ -112,7 +112,7 @@ describe('vm.sshPrivateKeyPath', () => {
     assert.equal(parse({ sshPrivateKeyPath: '/abs/key' }).vm.sshPrivateKeyPath, '/abs/key');
   });
 
-  test('a public key named as the private one, or no .pub to strip, is refused by field', () => {
+  test('no .pub to strip is refused by field; the public key named as the private one means an agent key', () => {
     const problem = (vm: Record<string, unknown>, input = validInput(fixture.keyPath)) => {
       try {
         parseDeploymentConfig(
@@ -125,19 +125,17 @@ describe('vm.sshPrivateKeyPath', () => {
       }
       assert.fail('accepted');
     };
-    assert.deepEqual(problem({ sshPrivateKeyPath: fixture.keyPath }), [
-      {
-        field: 'vm.sshPrivateKeyPath',
-        message: 'this is the public key: name the private key next to it (without .pub)',
-      },
-    ]);
+    assert.equal(
+      parse({ sshPrivateKeyPath: fixture.keyPath }).vm.sshPrivateKeyPath,
+      fixture.keyPath,
+    );
     // A public key under a name without .pub.
     const noPub = join(fixture.path, 'admin-key.txt');
     copyFileSync(fixture.keyPath, noPub);
     assert.deepEqual(problem({ sshPublicKeyPath: noPub }), [
       {
         field: 'vm.sshPublicKeyPath',
-        message: `${noPub} does not end in .pub: name the private key with vm.sshPrivateKeyPath`,
+        message: `${noPub} does not end in .pub: name the private key with vm.sshPrivateKeyPath (or this same file, when only your ssh-agent holds the key)`,
       },
     ]);
     assert.equal(
