@@ -67,10 +67,25 @@ function calls(): string[] {
   );
 }
 
-function run(args: string[], script = 'scripts/deploy.ts'): Child {
+/** The test's configuration with some fields changed, as a file of its own. */
+function variant(name: string, changes: Record<string, unknown>): string {
+  const file = join(work.path, `${name}.json`);
+  const input = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+  writeFileSync(file, JSON.stringify({ ...input, ...changes }));
+  return file;
+}
+
+/** The script with the stand-ins first on PATH, and every file it writes in the work folder. */
+function run(args: string[], options: { script?: string; config?: string } = {}): Child {
   return spawnTs(
-    script,
-    ['--config', configFile, '--secrets', join(work.path, 'secrets.json'), ...args],
+    options.script ?? 'scripts/deploy.ts',
+    [
+      '--config',
+      options.config ?? configFile,
+      '--secrets',
+      join(work.path, 'secrets.json'),
+      ...args,
+    ],
     {
       PATH: `${STAND_INS}:${process.env.PATH ?? ''}`,
       TF_STANDIN: standIn,
@@ -267,16 +282,7 @@ describe('npm run deploy', { timeout: 240_000 }, () => {
   });
 
   test('the example, placeholders and a domain in use elsewhere are refused before Terraform', async () => {
-    const example = spawnTs(
-      'scripts/deploy.ts',
-      ['--config', join(REPO_ROOT, 'infra/deploy.config.example.ts')],
-      {
-        PATH: `${STAND_INS}:${process.env.PATH ?? ''}`,
-        TF_STANDIN: standIn,
-        CDKTF_OUTDIR: join(work.path, 'cdktf.out'),
-        REFRESHER_SECRETS_FILE: join(work.path, 'secrets.json'),
-      },
-    );
+    const example = run([], { config: join(REPO_ROOT, 'infra/deploy.config.example.ts') });
     assert.equal(await example.exited, 1, example.output());
     for (const pattern of [
       /committed example/,
@@ -288,13 +294,8 @@ describe('npm run deploy', { timeout: 240_000 }, () => {
     ])
       assert.match(example.output(), pattern);
 
-    const bad = join(work.path, 'takeover.json');
-    const input = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
-    writeFileSync(bad, JSON.stringify({ ...input, domain: 'taken.refresher-deploy-ci.net' }));
-    const takeover = spawnTs('scripts/deploy.ts', ['--config', bad, '--dns-server', dns.address], {
-      PATH: `${STAND_INS}:${process.env.PATH ?? ''}`,
-      TF_STANDIN: standIn,
-      REFRESHER_SECRETS_FILE: join(work.path, 'secrets.json'),
+    const takeover = run(['--dns-server', dns.address], {
+      config: variant('takeover', { domain: 'taken.refresher-deploy-ci.net' }),
     });
     assert.equal(await takeover.exited, 1, takeover.output());
     assert.match(
@@ -306,24 +307,12 @@ describe('npm run deploy', { timeout: 240_000 }, () => {
 
   test('domain-zone: the records the domain has today are named before its name servers move', async () => {
     await dns.setAddresses({ 'refresher-deploy-ci.net': ['192.0.2.80'] });
-    const whole = join(work.path, 'domain-zone.json');
-    const input = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
-    writeFileSync(
-      whole,
-      JSON.stringify({ ...input, domain: 'refresher-deploy-ci.net', dns: { mode: 'domain-zone' } }),
-    );
-    const deploy = spawnTs(
-      'scripts/deploy.ts',
-      ['--plan', '--config', whole, '--dns-server', dns.address],
-      {
-        PATH: `${STAND_INS}:${process.env.PATH ?? ''}`,
-        TF_STANDIN: standIn,
-        CDKTF_OUTDIR: join(work.path, 'cdktf.out'),
-        REFRESHER_STATE_DIR: join(work.path, 'state'),
-        REFRESHER_DIST: join(work.path, 'dist'),
-        REFRESHER_SECRETS_FILE: join(work.path, 'secrets.json'),
-      },
-    );
+    const deploy = run(['--plan', '--dns-server', dns.address], {
+      config: variant('domain-zone', {
+        domain: 'refresher-deploy-ci.net',
+        dns: { mode: 'domain-zone' },
+      }),
+    });
     assert.equal(await deploy.exited, 0, deploy.output());
     assert.match(
       deploy.output(),
@@ -345,7 +334,7 @@ describe('npm run destroy', { timeout: 120_000 }, () => {
       'plan.json',
       plan({ 'docker_volume.volume-postgres-data_1': ['delete'] }),
     );
-    const destroy = run([], 'scripts/destroy.ts');
+    const destroy = run([], { script: 'scripts/destroy.ts' });
     assert.equal(await destroy.exited, 1, destroy.output());
     assert.match(destroy.output(), /Destroy every container and volume/);
     assert.match(destroy.output(), /add --yes when a script means it/);
@@ -369,7 +358,7 @@ describe('npm run destroy', { timeout: 120_000 }, () => {
       plan({ 'docker_volume.volume-postgres-data_1': ['delete'] }),
     );
     writeStandIn('azure', 'plan.json', plan({ 'azurerm_linux_virtual_machine.vm': ['delete'] }));
-    const destroy = run(['--yes'], 'scripts/destroy.ts');
+    const destroy = run(['--yes'], { script: 'scripts/destroy.ts' });
     assert.equal(await destroy.exited, 0, destroy.output());
     assert.deepEqual(calls(), [
       'services init',
