@@ -203,21 +203,27 @@ async function waitForDns(
   }
 }
 
-/** swag's health on the VM, read over SSH with the deployment's options. */
-async function swagHealth(rollout: Rollout, address: string): Promise<string> {
-  const result = await $({ nothrow: true, quiet: true, env: rollout.env })`ssh ${sshClientArgs(
+/** A command on the VM as the deploy user, over SSH with the deployment's options. */
+function onVm(rollout: Rollout, address: string, command: string) {
+  return $({ nothrow: true, quiet: true, env: rollout.env })`ssh ${sshClientArgs(
     rollout.config,
-  )} ${`${DEPLOY_USER}@${address}`} ${"docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' swag"}`;
+  )} ${`${DEPLOY_USER}@${address}`} ${command}`;
+}
+
+/** swag's health on the VM. */
+async function swagHealth(rollout: Rollout, address: string): Promise<string> {
+  const result = await onVm(
+    rollout,
+    address,
+    "docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' swag",
+  );
   return result.exitCode === 0
     ? result.stdout.trim()
     : `unknown (ssh: ${result.stderr.trim().split('\n').at(-1) ?? result.exitCode})`;
 }
 
 async function swagLogs(rollout: Rollout, address: string): Promise<string> {
-  const result = await $({ nothrow: true, quiet: true, env: rollout.env })`ssh ${sshClientArgs(
-    rollout.config,
-  )} ${`${DEPLOY_USER}@${address}`} ${'docker logs --tail 25 swag 2>&1'}`;
-  return result.stdout.trim();
+  return (await onVm(rollout, address, 'docker logs --tail 25 swag 2>&1')).stdout.trim();
 }
 
 async function waitForCertificate(
