@@ -44,7 +44,8 @@ export interface CommandOptions {
 
 /**
  * Runs a command's main and sets the exit code. A UsageError prints `name: message` and the usage
- * (exit 2); an expected failure prints `name: message` (exit 1); anything else is a bug and prints
+ * (exit 2); an expected failure prints `name: message` (exit 1, or the error's own `exitCode`,
+ * which the ops scripts use to tell an unreachable host from a refusal); anything else is a bug and prints
  * its stack (exit 1).
  */
 export async function runCommand(
@@ -63,7 +64,8 @@ export async function runCommand(
       code = 2;
     } else if (expected.some((kind) => error instanceof kind)) {
       console.error(`${name}: ${describe(error as Error)}`);
-      code = 1;
+      const own = (error as { exitCode?: unknown }).exitCode;
+      code = typeof own === 'number' && own > 0 ? own : 1;
     } else {
       console.error(`${name}: failed:`, error);
       code = 1;

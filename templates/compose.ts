@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import { networkPlan, type DeploymentConfig } from './config.ts';
 import { RENDERED } from '../contract/paths.ts';
 import {
+  containerLabels,
   isSecretEnv,
   resolveEnvValue,
   serviceCatalogue,
@@ -48,7 +49,7 @@ function fromComposeDir(source: string): string {
   return `../${source}`;
 }
 
-function composeService(service: ServiceSpec): Record<string, unknown> {
+function composeService(service: ServiceSpec, deployment: string): Record<string, unknown> {
   const plainEnv = Object.fromEntries(
     Object.entries(service.environment).filter(([, value]) => !isSecretEnv(value)),
   ) as Record<string, string>;
@@ -96,6 +97,7 @@ function composeService(service: ServiceSpec): Record<string, unknown> {
     ...(service.ipv4Address
       ? { networks: { default: { ipv4_address: service.ipv4Address } } }
       : {}),
+    labels: containerLabels(deployment, service.name),
     mem_limit: `${service.memoryLimitMb}m`,
     ...(service.stopGraceSeconds ? { stop_grace_period: `${service.stopGraceSeconds}s` } : {}),
     restart: service.restart,
@@ -113,7 +115,7 @@ function renderComposeFile(config: DeploymentConfig, services: ServiceSpec[]): s
   const net = networkPlan(config);
   const document = {
     services: Object.fromEntries(
-      services.map((service) => [service.name, composeService(service)]),
+      services.map((service) => [service.name, composeService(service, config.name)]),
     ),
     networks: {
       default: {

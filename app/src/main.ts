@@ -1,14 +1,15 @@
 // The one entry point of the image: `refresher <role>`.
 //   web | worker | scheduler   one role per process (production: one container each)
 //   all                        migrate, then the three roles in one process (`npm start`)
-//   migrate [--down]           create the database if missing and apply (or revert one) migration
+//   migrate [--down|--status]  create the database if missing and apply (or revert one) migration,
+//                              or print which are known and applied (JSON, for npm run restore)
 //   speedtest [--engine E] [--server S]...   one speed test, printed
 import { parseCommandLine, runCommand, UsageError } from '../../contract/cli.ts';
 // Time beyond the drain bound for closing connections before the process exits regardless.
 import { SHUTDOWN_GRACE_MS } from '../../contract/shutdown.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { openDatabase } from './db/index.ts';
-import { migrateDown } from './db/migrator.ts';
+import { migrateDown, migrationStatus } from './db/migrator.ts';
 import { createLogger } from './log.ts';
 import { migrate, SERVICE_ROLES, startRoles, type ServiceRole } from './roles.ts';
 import { runSpeedtestCli } from './speedtest/cli.ts';
@@ -24,6 +25,7 @@ const USAGE = `usage: refresher <role>
   all         migrate, then web + worker + scheduler in one process
   migrate     create the database if missing and apply pending migrations
               --down   revert the latest migration instead
+              --status print the migrations this build knows and those applied, as JSON
   create-admin --username NAME
               create an admin; the password is read from standard input
   speedtest   run one speed test now and print it (nothing is stored)
@@ -38,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
     argv,
     {
       down: { type: 'boolean' },
+      status: { type: 'boolean' },
       engine: { type: 'string' },
       server: { type: 'string', multiple: true },
       json: { type: 'boolean' },
@@ -57,9 +60,11 @@ async function main(argv: string[]): Promise<number> {
   if (!commands.includes(role)) {
     throw new UsageError(`unknown role "${role}"`);
   }
-  if (parsed.values.down && role !== 'migrate') {
-    throw new UsageError('--down goes with the migrate role');
-  }
+  for (const flag of ['down', 'status'] as const)
+    if (parsed.values[flag] && role !== 'migrate')
+      throw new UsageError(`--${flag} goes with the migrate role`);
+  if (parsed.values.down && parsed.values.status)
+    throw new UsageError('--down and --status exclude each other');
   if ((parsed.values.username !== undefined) !== (role === 'create-admin')) {
     throw new UsageError(
       role === 'create-admin'
@@ -87,6 +92,15 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   const log = createLogger(config, { role });
 
+  if (role === 'migrate' && parsed.values.status) {
+    const db = openDatabase(config, log);
+    try {
+      console.log(JSON.stringify(await migrationStatus(db.sequelize)));
+    } finally {
+      await db.close();
+    }
+    return 0;
+  }
   if (role === 'migrate') {
     if (!parsed.values.down) {
       await migrate(config, log);

@@ -8,7 +8,12 @@ import { Fn, type ITerraformDependable } from 'cdktf';
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import type { Network } from '@cdktf/provider-docker/lib/network/index.js';
 import type { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
-import { isSecretEnv, type EnvValue, type ServiceSpec } from '../../templates/catalogue/index.ts';
+import {
+  containerLabels,
+  isSecretEnv,
+  type EnvValue,
+  type ServiceSpec,
+} from '../../templates/catalogue/index.ts';
 import type { RenderedFile } from '../../templates/render.ts';
 import type { SecretName } from '../../templates/secrets.ts';
 
@@ -138,10 +143,9 @@ export class ServiceContainer extends Construct {
         ? { devices: service.devices.map((path) => ({ hostPath: path, containerPath: path })) }
         : {}),
       ...(service.user ? { user: service.user } : {}),
-      labels: [
-        { label: 'io.refresher.deployment', value: props.deployment },
-        { label: 'io.refresher.service', value: service.name },
-      ],
+      labels: Object.entries(containerLabels(props.deployment, service.name)).map(
+        ([label, value]) => ({ label, value }),
+      ),
       ...(oneShot
         ? {
             // Run to completion during apply, keep the logs in state, and stay stopped.

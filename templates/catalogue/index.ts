@@ -26,6 +26,21 @@ export { CERT_RETRY_SECONDS, CERTIFICATE_GATE_ENV, swagEnvironment } from './pro
 export type * from './types.ts';
 
 /** Named volumes of the deployment (persistent data). */
+/**
+ * The labels every container of a deployment carries, in compose and on the VM alike: the ops
+ * scripts find a service's container by them, whatever its name (compose names it
+ * <project>_<service>_1, the services stack <service>).
+ */
+export const CONTAINER_LABELS = {
+  deployment: 'io.refresher.deployment',
+  service: 'io.refresher.service',
+} as const;
+
+/** The labels of one service's container. */
+export function containerLabels(deployment: string, service: string): Record<string, string> {
+  return { [CONTAINER_LABELS.deployment]: deployment, [CONTAINER_LABELS.service]: service };
+}
+
 export const VOLUMES = [
   'swag-config',
   'postgres-data',

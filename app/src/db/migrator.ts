@@ -66,6 +66,14 @@ export async function migrateUp(
   return applied.map((m) => m.name);
 }
 
+/** The migrations this build knows, in order, and those the database has applied. */
+export async function migrationStatus(
+  sequelize: Sequelize,
+): Promise<{ known: string[]; applied: string[] }> {
+  const applied = await createMigrator(sequelize).executed();
+  return { known: MIGRATIONS.map((m) => m.name), applied: applied.map((m) => m.name) };
+}
+
 /** Reverts the latest migration; returns its name (none when nothing is applied). */
 export async function migrateDown(
   sequelize: Sequelize,

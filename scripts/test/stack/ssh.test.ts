@@ -102,50 +102,69 @@ function sshWith(name: string, options: string[]): string {
   return bin;
 }
 
-/** Seconds each docker command of a burst holds its session: long enough for all to overlap. */
-const HOLD_SECONDS = 4;
+/** How long a burst waits for every command to hold a session (or give up) before it ends them. */
+const HOLD_DEADLINE_MS = 60_000;
+
+/**
+ * A running container to `docker wait` on, which holds each command's session until the test
+ * stops the container. Its image is this machine's `sleep` and the libraries it loads, imported
+ * from a tar: no registry and nothing to build.
+ */
+async function sleeper(): Promise<string> {
+  const image = 'refresher-test/sleeper';
+  if ((await run('docker', ['image', 'inspect', image])).code !== 0) {
+    const libraries = (await must('ldd', ['/usr/bin/sleep']))
+      .split('\n')
+      .map((line) => /(\/\S+)/.exec(line)?.[1])
+      .filter((path): path is string => path !== undefined);
+    await must('sh', [
+      '-c',
+      `tar -ch -f - ${shellWords(['/usr/bin/sleep', ...libraries])} 2>/dev/null | docker import - ${image}`,
+    ]);
+  }
+  return (
+    await must('docker', ['run', '-d', '--rm', '--network', 'none', image, '/usr/bin/sleep', 'infinity'])
+  ).trim();
+}
 
 /**
  * `PARALLEL` docker commands over SSH at once, through the ssh in `bin`, each holding its session
- * open for a few seconds (`docker events` until a moment ahead) so that all of them overlap, as
- * terraform's calls do while images build and containers start. Counts, meanwhile, the deploy
- * user's `docker system dial-stdio` processes: one per session open on the "VM".
+ * (`docker wait` on a running container) until every one of them holds one or has failed, as
+ * terraform's calls overlap while images build and containers start; then the container stops and
+ * all of them return. Counts, meanwhile, the deploy user's `docker system dial-stdio` processes:
+ * one per session open on the "VM". The release does not depend on timing, so a slow machine
+ * cannot make the sessions miss each other.
  */
 async function dockerBurst(
   server: Server,
   bin: string,
 ): Promise<{ outcomes: Outcome[]; peakSessions: number }> {
   const env = clientEnv({ PATH: `${bin}:${process.env.PATH}` });
-  const now = Math.floor(Date.now() / 1000);
+  const container = await sleeper();
   let peakSessions = 0;
-  let running = true;
-  const sampling = (async () => {
-    while (running) {
-      const count = await run('pgrep', ['-c', '-u', DEPLOY_USER, '-f', 'docker system dial-stdio']);
-      peakSessions = Math.max(peakSessions, Number(count.stdout.trim()) || 0);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  })();
-  const outcomes = await Promise.all(
+  let settled = 0;
+  const commands = Promise.all(
     Array.from({ length: PARALLEL }, () =>
       runFor(
         'docker',
-        [
-          '-H',
-          `ssh://${DEPLOY_USER}@127.0.0.1:${server.port}`,
-          'events',
-          '--since',
-          String(now),
-          '--until',
-          String(now + HOLD_SECONDS),
-        ],
+        ['-H', `ssh://${DEPLOY_USER}@127.0.0.1:${server.port}`, 'wait', container],
         env,
-      ),
+      ).then((outcome) => {
+        settled++;
+        return outcome;
+      }),
     ),
   );
-  running = false;
-  await sampling;
-  return { outcomes, peakSessions };
+  const deadline = Date.now() + HOLD_DEADLINE_MS;
+  for (;;) {
+    const count = await run('pgrep', ['-c', '-u', DEPLOY_USER, '-f', 'docker system dial-stdio']);
+    const open = Number(count.stdout.trim()) || 0;
+    peakSessions = Math.max(peakSessions, open);
+    if (open + settled >= PARALLEL || Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await must('docker', ['kill', container]);
+  return { outcomes: await commands, peakSessions };
 }
 
 /** `options` less the `-o Name=…` pairs of `names`. */
