@@ -179,7 +179,7 @@ module.exports = {
     doNotFollow: { path: '(^|/)node_modules/' },
     // Build output, render output and local state (.gitignore); tests are cruised like the rest.
     exclude: {
-      path: '^(\\.git|dist|cdktf\\.out|coverage|test-artifacts|\\.scratch|\\.gen|render|\\.secrets|\\.stack|\\.state|\\.terraform)/',
+      path: '^(\\.git|dist|cdktf\\.out|coverage|test-artifacts|\\.scratch|\\.gen|render|\\.secrets|\\.stack|backups|\\.state|\\.terraform)/',
     },
     // `import type` couples layers too.
     tsPreCompilationDeps: true,
