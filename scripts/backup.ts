@@ -20,6 +20,7 @@ import { createInterface } from 'node:readline';
 import { displayPath, parseCommandLine, runCommand, UsageError } from '../contract/cli.ts';
 import { DATABASE_NAME, DATABASE_USER } from '../contract/database.ts';
 import { REPO_ROOT } from '../contract/paths.ts';
+import { DATABASE_SIZE_SQL, SERVER_VERSION_SQL, SNAPSHOT_SQL } from '../templates/backup.ts';
 import { shellWords } from '../templates/ssh.ts';
 import {
   manifestSchema,
@@ -97,7 +98,7 @@ async function snapshotSession(target: Target, postgres: string) {
       child.stdin!.write(`${sql}\n`);
     });
   child.stdin!.write('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n');
-  const snapshot = await ask('snapshot', "SELECT 'snapshot=' || pg_export_snapshot();");
+  const snapshot = await ask('snapshot', SNAPSHOT_SQL);
   const rows = JSON.parse(await ask('rows', ROW_COUNTS_SQL)) as Record<string, number>;
   const migrations = JSON.parse(await ask('migrations', MIGRATIONS_SQL)) as string[];
   const serverVersion = await ask(

@@ -13,9 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseCommandLine, runCommand } from '../contract/cli.ts';
 import { $, which } from 'zx';
 import { DeploymentConfigError, publicHosts } from '../templates/config.ts';
-import { serviceCatalogue } from '../templates/catalogue/index.ts';
+import { CONTAINER_LABELS, serviceCatalogue } from '../templates/catalogue/index.ts';
 import { DEPLOY_USER } from '../templates/cloud-init.ts';
-import { sshClientArgs } from '../templates/ssh.ts';
+import { shellWords, sshClientArgs } from '../templates/ssh.ts';
 import {
   checkNames,
   dnsInstructions,
@@ -210,6 +210,42 @@ function onVm(rollout: Rollout, address: string, command: string) {
   )} ${`${DEPLOY_USER}@${address}`} ${command}`;
 }
 
+/**
+ * Containers that npm run upgrade made in place of Terraform's: Terraform no longer finds the ones
+ * in its state and plans to create them again, which the new ones' names would block. They go
+ * just before the apply, which creates the roles again from this checkout.
+ */
+async function handBackUpgraded(rollout: Rollout, address: string): Promise<void> {
+  const filters = [
+    `label=${CONTAINER_LABELS.deployment}=${rollout.config.name}`,
+    `label=${CONTAINER_LABELS.upgradedFrom}`,
+  ].flatMap((filter) => ['--filter', filter]);
+  const listed = await onVm(
+    rollout,
+    address,
+    shellWords(['docker', 'ps', '-a', ...filters, '--format', '{{.Names}}']),
+  );
+  if (listed.exitCode !== 0)
+    throw new RolloutError(
+      'services',
+      `could not list the containers npm run upgrade made: ${listed.stderr.trim()}`,
+      'npm run doctor checks SSH and Docker on the VM; then npm run deploy again',
+    );
+  const names = listed.stdout.split('\n').filter(Boolean);
+  if (!names.length) return;
+  log(
+    'services',
+    `${names.join(', ')} came from npm run upgrade: removed so that Terraform makes them again`,
+  );
+  const removed = await onVm(rollout, address, shellWords(['docker', 'rm', '--force', ...names]));
+  if (removed.exitCode !== 0)
+    throw new RolloutError(
+      'services',
+      `could not remove ${names.join(', ')}: ${removed.stderr.trim()}`,
+      'npm run deploy again',
+    );
+}
+
 /** swag's health on the VM. */
 async function swagHealth(rollout: Rollout, address: string): Promise<string> {
   const result = await onVm(
@@ -320,6 +356,7 @@ async function main(argv: string[]): Promise<number> {
     );
 
   const servicesPlan = await planStack(rollout, 'services');
+  if (servicesPlan.changed) await handBackUpgraded(rollout, address);
   await applyStack(rollout, 'services', servicesPlan, yes);
 
   await waitForCertificate(rollout, address, certTimeout);

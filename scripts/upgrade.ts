@@ -9,7 +9,7 @@
 //   npm run upgrade [-- --image REF] [--timeout SECONDS] [--host …|--local] [--config FILE]
 import { spawn } from 'node:child_process';
 import { parseCommandLine, runCommand, UsageError } from '../contract/cli.ts';
-import { image } from '../templates/catalogue/index.ts';
+import { CONTAINER_LABELS, image } from '../templates/catalogue/index.ts';
 import { shellWords } from '../templates/ssh.ts';
 import { bundleApp } from './lib/bundle.ts';
 import { waitHealthy } from './lib/health.ts';
@@ -32,9 +32,7 @@ import {
 import { runArguments, type InspectedContainer, type InspectedImage } from './lib/recreate.ts';
 
 /** Replaced in this order: the worker first (it picks up queued work on the new code), the web last. */
-export const UPGRADE_ORDER = ['worker', 'scheduler', 'web'] as const;
-/** The label of a container that upgrade made (the services stack hands it back on the next deploy). */
-export const UPGRADED_LABEL = 'io.refresher.upgraded-from';
+const UPGRADE_ORDER = ['worker', 'scheduler', 'web'] as const;
 
 const USAGE = `usage: npm run upgrade [-- --image REF] [--timeout SECONDS]
   --image     an image already on the host (docker load, a registry pull); default: build one
@@ -95,7 +93,7 @@ async function replace(target: Target, container: Container, imageId: string, ti
   const current = await inspect<InspectedWithImage>(target, 'container', container.name);
   if (current.Image === imageId) return current.Image;
   const oldImage = await inspect<InspectedImage>(target, 'image', current.Image);
-  const { args, command } = runArguments(current, oldImage, { [UPGRADED_LABEL]: current.Image });
+  const { args, command } = runArguments(current, oldImage, { [CONTAINER_LABELS.upgradedFrom]: current.Image });
   const previous = `${container.name}-previous`;
   if ((await onHost(target, shellWords(['docker', 'container', 'inspect', previous]))).exitCode === 0)
     throw new OpsError(`${previous} is left from an interrupted upgrade: if ${container.name} runs, docker rm ${previous}; else docker rename ${previous} ${container.name} and docker start it`);

@@ -5,6 +5,12 @@ import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { DATA_DIR, dockerDataRoot, swapGiB, type DeploymentConfig } from './config.ts';
 import { DEPLOY_USER, renderSshdDropIn, SSHD_DROP_IN_PATH } from './ssh.ts';
+import {
+  BACKUP_SCRIPT_PATH,
+  BACKUP_UNIT,
+  renderBackupScript,
+  renderBackupUnits,
+} from './backup.ts';
 
 export { DEPLOY_USER };
 /** Docker's apt repository signing key (https://download.docker.com/linux/ubuntu/gpg). */
@@ -39,6 +45,7 @@ export function renderCloudInit(config: DeploymentConfig): string {
     ...(dataDisk ? { 'data-root': dockerDataRoot(config) } : {}),
   };
   const sshd = renderSshdDropIn(vm.adminUsername);
+  const backupUnits = renderBackupUnits();
   // The data disk is mounted with nofail (a missing disk must not stop the VM from booting), so
   // nothing orders dockerd after it: after a reboot without the mount, dockerd would start on an
   // empty folder of the OS disk. RequiresMountsFor makes docker.service wait for the mount, and
@@ -158,6 +165,17 @@ export function renderCloudInit(config: DeploymentConfig): string {
       ...(dataDisk
         ? [{ path: DOCKER_MOUNT_DROP_IN, permissions: '0644', content: dockerAfterMount }]
         : []),
+      { path: BACKUP_SCRIPT_PATH, permissions: '0755', content: renderBackupScript(config) },
+      {
+        path: `/etc/systemd/system/${BACKUP_UNIT}.service`,
+        permissions: '0644',
+        content: backupUnits.service,
+      },
+      {
+        path: `/etc/systemd/system/${BACKUP_UNIT}.timer`,
+        permissions: '0644',
+        content: backupUnits.timer,
+      },
     ],
     runcmd: [
       [
@@ -172,11 +190,18 @@ export function renderCloudInit(config: DeploymentConfig): string {
         DATA_DIR,
         `${DATA_DIR}/backups`,
       ],
-      // systemd reads the mount drop-in at every boot; the reload makes this boot's systemd know
-      // it too (docker-ce's package started Docker already, after the disk was mounted: the
-      // mounts module runs before packages are installed).
-      ...(dataDisk ? [['systemctl', 'daemon-reload']] : []),
-      ['systemctl', 'enable', '--now', 'docker.service', 'unattended-upgrades.service'],
+      // systemd reads the mount drop-in and the backup units at every boot; the reload makes this
+      // boot's systemd know them too (docker-ce's package started Docker already, after the disk
+      // was mounted: the mounts module runs before packages are installed).
+      ['systemctl', 'daemon-reload'],
+      [
+        'systemctl',
+        'enable',
+        '--now',
+        'docker.service',
+        'unattended-upgrades.service',
+        `${BACKUP_UNIT}.timer`,
+      ],
       // Check the hardened sshd configuration before reloading: a running sshd keeps the old one
       // if the new one is broken (the drop-in itself is checked by a real sshd in
       // scripts/test/stack/ssh.test.ts). Ubuntu 24.04 starts sshd by socket activation, so on first

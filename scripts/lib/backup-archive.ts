@@ -1,15 +1,17 @@
-// A backup as npm run backup writes it and npm run restore reads it: the dump in PostgreSQL's
-// custom format (<base>.dump) and a manifest beside it (<base>.manifest.json) that says what the
-// dump holds (rows per table, migration level, app version) and how to tell it is whole (bytes,
-// sha256). The manifest's schema is the one source of both the type and the checks.
+// A backup as npm run backup and the VM's timer write it and npm run restore reads it: the dump in
+// PostgreSQL's custom format (<base>.dump) and a manifest beside it (<base>.manifest.json) that
+// says what the dump holds (rows per table, migration level, app version) and how to tell it is
+// whole (bytes, sha256). The manifest's schema is the one source of both the type and the checks;
+// templates/backup.ts has the format's name and the SQL both writers run.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { DATABASE_NAME, DATABASE_USER } from '../../contract/database.ts';
+import { MANIFEST_FORMAT } from '../../templates/backup.ts';
 import { OpsError } from './ops.ts';
 
-export const MANIFEST_FORMAT = 'refresher-backup/1';
+export { MANIFEST_FORMAT, MIGRATIONS_SQL, ROW_COUNTS_SQL } from '../../templates/backup.ts';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in hex (64 characters)');
 
@@ -84,17 +86,6 @@ export function psqlCommand(container: string, extra: string[] = []): string[] {
   return ['docker', 'exec', '-i', container, 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
     ...extra, '-U', DATABASE_USER, '-d', DATABASE_NAME]; // prettier-ignore
 }
-
-/**
- * One line of SQL whose answer is `<tag>=<json>`: rows per table of the public schema, counted in
- * the current transaction's snapshot (query_to_xml runs each count as a query of its own).
- */
-export const ROW_COUNTS_SQL =
-  "SELECT 'rows=' || coalesce(json_object_agg(table_name, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM public.%I', table_name), false, true, '')))[1]::text::bigint ORDER BY table_name), '{}') FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE';";
-
-/** The migrations applied, in order (umzug's table); an empty list for a database without it. */
-export const MIGRATIONS_SQL =
-  "SELECT 'migrations=' || CASE WHEN to_regclass('public.schema_migrations') IS NULL THEN '[]' ELSE (SELECT coalesce(json_agg(name ORDER BY name), '[]')::text FROM (SELECT (xpath('/row/name/text()', x))[1]::text AS name FROM unnest(xpath('/table/row', query_to_xml('SELECT name FROM public.schema_migrations', false, false, ''))) AS x) AS m) END;";
 
 /** Pulls `tag=value` answers out of psql's unaligned output. */
 export function tagged(output: string): Record<string, string> {

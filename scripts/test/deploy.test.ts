@@ -268,6 +268,31 @@ describe('npm run deploy', { timeout: 240_000 }, () => {
     assert.match(deploy.output(), /replacing what failed last time/);
   });
 
+  test('containers npm run upgrade made are removed just before the services apply, so Terraform can make them again', async () => {
+    await dns.setAddresses(Object.fromEntries(NAMES.map((name) => [name, [ADDRESS]])));
+    writeFileSync(join(standIn, 'upgraded'), 'worker\nweb\n');
+    const deploy = run(FAST);
+    assert.equal(await deploy.exited, 0, deploy.output());
+    const ssh = readFileSync(join(standIn, 'ssh.log'), 'utf8');
+    assert.match(
+      ssh,
+      /docker ps -a --filter label=io\.refresher\.deployment=refresher-ci --filter label=io\.refresher\.upgraded-from/,
+    );
+    assert.match(ssh, /docker rm --force worker web/);
+    assert.match(deploy.output(), /worker, web came from npm run upgrade/);
+    assert.ok(calls().includes('services apply PLAN'), calls().join('\n'));
+  });
+
+  test('--plan removes nothing that upgrade made', async () => {
+    writeFileSync(join(standIn, 'upgraded'), 'worker\n');
+    const deploy = run(['--plan', ...FAST]);
+    assert.equal(await deploy.exited, 0, deploy.output());
+    const ssh = existsSync(join(standIn, 'ssh.log'))
+      ? readFileSync(join(standIn, 'ssh.log'), 'utf8')
+      : '';
+    assert.doesNotMatch(ssh, /docker rm/);
+  });
+
   test('a swag without a certificate is reported with its logs', async () => {
     await dns.setAddresses(Object.fromEntries(NAMES.map((name) => [name, [ADDRESS]])));
     writeFileSync(join(standIn, 'swag-health'), 'starting\n');

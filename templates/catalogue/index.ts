@@ -34,6 +34,8 @@ export type * from './types.ts';
 export const CONTAINER_LABELS = {
   deployment: 'io.refresher.deployment',
   service: 'io.refresher.service',
+  /** Set by npm run upgrade on a container it made, to the image the one before ran. */
+  upgradedFrom: 'io.refresher.upgraded-from',
 } as const;
 
 /** The labels of one service's container. */

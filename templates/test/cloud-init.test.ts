@@ -9,6 +9,7 @@ import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { DOCKER_APT_KEY_FILE, DOCKER_MOUNT_DROP_IN, renderCloudInit } from '../cloud-init.ts';
 import { renderSshdDropIn, SSHD_DROP_IN_PATH } from '../ssh.ts';
+import { BACKUP_SCRIPT_PATH } from '../backup.ts';
 import { serviceCatalogue } from '../catalogue/index.ts';
 import type { DeploymentConfig } from '../config.ts';
 import { configFixture } from './helpers/deployment.ts';
@@ -107,9 +108,40 @@ describe('cloud-init user-data', () => {
     assert.ok(
       data.runcmd.some(
         (cmd) =>
-          cmd.join(' ') === 'systemctl enable --now docker.service unattended-upgrades.service',
+          cmd.join(' ') ===
+          'systemctl enable --now docker.service unattended-upgrades.service refresher-backup.timer',
       ),
     );
+  });
+
+  test('the nightly backup: the script, its service as the deploy user and a persistent timer, enabled after a reload', () => {
+    const data = userData(fixture.config());
+    const files = new Map(data.write_files.map((file) => [file.path, file]));
+    const script = files.get(BACKUP_SCRIPT_PATH);
+    assert.equal(script?.permissions, '0755');
+    assert.ok(script.content.startsWith('#!/bin/bash\n'));
+    const syntax = spawnSync('bash', ['-n'], { input: script.content, encoding: 'utf8' });
+    assert.equal(syntax.status, 0, syntax.stderr);
+    const broken = spawnSync('bash', ['-n'], {
+      input: `${script.content}\nif then\n`,
+      encoding: 'utf8',
+    });
+    assert.notEqual(broken.status, 0, 'bash -n finds a broken script (the check can fail)');
+    const service = files.get('/etc/systemd/system/refresher-backup.service')?.content ?? '';
+    for (const line of [
+      'User=deploy',
+      `ExecStart=${BACKUP_SCRIPT_PATH}`,
+      'RequiresMountsFor=/srv/refresher',
+      'Type=oneshot',
+    ])
+      assert.ok(service.split('\n').includes(line), `the service has ${line}`);
+    const timer = files.get('/etc/systemd/system/refresher-backup.timer')?.content ?? '';
+    for (const line of ['Persistent=true', 'WantedBy=timers.target'])
+      assert.ok(timer.split('\n').includes(line), `the timer has ${line}`);
+    const commands = data.runcmd.map((cmd) => cmd.join(' '));
+    const reload = commands.indexOf('systemctl daemon-reload');
+    const enable = commands.findIndex((cmd) => cmd.includes('refresher-backup.timer'));
+    assert.ok(reload >= 0 && reload < enable, 'systemd knows the units before they are enabled');
   });
 
   test('a deploy user in the docker group with the admin key; SSH keys only, no root', () => {
@@ -198,7 +230,6 @@ describe('cloud-init user-data', () => {
       undefined,
       'without a data disk there is no mount to wait for',
     );
-    assert.ok(!small.runcmd.some((cmd) => cmd.join(' ') === 'systemctl daemon-reload'));
     // cAdvisor reads Docker's data at the path `docker info` reports: the catalogue mounts that
     // folder, not the default it would not find (found by running the stack, issue 12).
     const mountsOf = (config: DeploymentConfig) =>
