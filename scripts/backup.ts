@@ -101,11 +101,8 @@ async function snapshotSession(target: Target, postgres: string) {
   const snapshot = await ask('snapshot', SNAPSHOT_SQL);
   const rows = JSON.parse(await ask('rows', ROW_COUNTS_SQL)) as Record<string, number>;
   const migrations = JSON.parse(await ask('migrations', MIGRATIONS_SQL)) as string[];
-  const serverVersion = await ask(
-    'server',
-    "SELECT 'server=' || current_setting('server_version');",
-  );
-  const size = Number(await ask('size', "SELECT 'size=' || pg_database_size(current_database());"));
+  const serverVersion = JSON.parse(await ask('server', SERVER_VERSION_SQL)) as string;
+  const size = Number(await ask('size', DATABASE_SIZE_SQL));
   return {
     snapshot, rows, migrations, serverVersion, size,
     async end() {

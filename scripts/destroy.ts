@@ -2,9 +2,10 @@
 // database, metrics, certificates), then the azure stack (the VM, its disks, address and DNS
 // records). It shows both plans and asks before anything goes; --yes is for scripts that mean it.
 //
-//   npm run destroy [-- --yes] [--config FILE] [--secrets FILE]
+//   npm run destroy [-- --yes] [--backup] [--config FILE] [--secrets FILE]
 import { parseCommandLine, runCommand } from '../contract/cli.ts';
-import { DATABASE_NAME, DATABASE_USER } from '../contract/database.ts';
+import { REPO_ROOT } from '../contract/paths.ts';
+import { $ } from 'zx';
 import { DEPLOY_USER } from '../templates/ssh.ts';
 import { DeploymentConfigError } from '../templates/config.ts';
 import {
@@ -17,8 +18,9 @@ import {
 } from './lib/rollout.ts';
 import { TerraformError } from './lib/terraform.ts';
 
-const USAGE = `usage: npm run destroy [-- --yes] [--config FILE] [--secrets FILE]
+const USAGE = `usage: npm run destroy [-- --yes] [--backup] [--config FILE] [--secrets FILE]
   --yes       do not ask (for scripts); without a terminal, destroy refuses unless given
+  --backup    npm run backup first (into backups/); if it fails, nothing is destroyed
   --config    the deployment configuration (default: infra/deploy.config.ts)
   --secrets   the generated secrets (default: .secrets/<name>.json)`;
 
@@ -26,22 +28,32 @@ function log(step: string, line: string): void {
   console.error(`destroy [${step}] ${line}`);
 }
 
-/** How to keep the database before it goes (until the ops scripts' backup exists). */
-async function backupHint(rollout: Rollout): Promise<string> {
-  let address = '<the VM address>';
+/** The VM's address from the azure stack's state, when there is one to read. */
+async function vmAddress(rollout: Rollout): Promise<string | undefined> {
   try {
     await rollout.azure.init();
     const ip = (await rollout.azure.outputs()).public_ip;
-    if (typeof ip === 'string' && ip) address = ip;
+    return typeof ip === 'string' && ip ? ip : undefined;
   } catch {
-    // no azure state to read: the placeholder stays
+    return undefined;
   }
-  return `to keep the data, first: ssh ${DEPLOY_USER}@${address} docker exec postgres pg_dump -U ${DATABASE_USER} -Fc ${DATABASE_NAME} > ${DATABASE_NAME}.dump`;
+}
+
+/** npm run backup against the VM, with its output shown; a failure stops the destroy. */
+async function backUp(rollout: Rollout, address: string): Promise<void> {
+  const result = await $({ cwd: REPO_ROOT, env: rollout.env, nothrow: true, stdio: ['ignore', 'inherit', 'inherit'] })`${[process.execPath, '--import', 'tsx', 'scripts/backup.ts', '--config', rollout.configFile, '--host', `${DEPLOY_USER}@${address}`]}`; // prettier-ignore
+  if (result.exitCode !== 0)
+    throw new RolloutError(
+      'services',
+      `the backup failed (exit ${result.exitCode}, see above): nothing was destroyed`,
+      'fix what the backup names (npm run doctor checks SSH and Docker), or destroy without --backup',
+    );
 }
 
 async function main(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv, {
     yes: { type: 'boolean' },
+    backup: { type: 'boolean' },
     config: { type: 'string' },
     secrets: { type: 'string' },
   });
@@ -64,7 +76,13 @@ async function main(argv: string[]): Promise<number> {
       stack.forgetPlan();
       continue;
     }
-    if (step === 'services') log(step, await backupHint(rollout));
+    if (step === 'services') {
+      const address = await vmAddress(rollout);
+      if (values.backup && address) await backUp(rollout, address);
+      else if (values.backup)
+        throw new RolloutError('services', 'no VM address in the azure stack to back up from: nothing was destroyed', 'npm run backup -- --host deploy@<address> first, then npm run destroy without --backup');
+      else log(step, `to keep the data, first: npm run backup${address ? ` -- --host ${DEPLOY_USER}@${address}` : ''} (or npm run destroy -- --backup)`);
+    } // prettier-ignore
     try {
       await confirm(
         step === 'services'

@@ -1,9 +1,10 @@
 // npm run restore -- FILE: puts a backup of npm run backup back. Everything that can refuse the
 // archive runs before anything is touched: the manifest, the dump's size and sha256, and its
 // migration level against what the deployed app knows. Then the app roles stop (the worker
-// drains the job it runs), the dump replaces the public schema in one transaction (a broken
-// stream rolls it all back), the row counts are checked against the manifest, the one-shot
-// containers migrate forward and re-grant Grafana's reader, and the roles start again.
+// drains the job it runs), the dump replaces the public schema in one transaction that commits
+// only when every table has the rows the manifest says (a broken stream or a short dump rolls it
+// all back), the migrations run forward with the web role's image, Grafana's reader is granted
+// again, and the roles start again.
 //
 //   npm run restore -- FILE [--yes] [--host …|--local] [--config FILE]
 import { createReadStream, statSync } from 'node:fs';
@@ -40,6 +41,7 @@ import {
   type Target,
 } from './lib/ops.ts';
 import { waitHealthy } from './lib/health.ts';
+import { imageOf, runOneShotFrom } from './lib/one-shot.ts';
 
 /** Stopped in this order (the scheduler first: nothing new is queued while the worker drains). */
 const APP_ROLES = ['scheduler', 'worker', 'web'] as const;
@@ -79,9 +81,9 @@ async function confirm(question: string): Promise<boolean> {
  * COMMIT is sent only when pg_restore read the whole dump; otherwise an exception ends psql with
  * the transaction open and PostgreSQL rolls it back: the database stays as it was.
  */
-async function load(target: Target, postgres: string, dump: string): Promise<void> {
-  const script = `{ echo 'BEGIN; DROP SCHEMA public CASCADE; CREATE SCHEMA public;' && { pg_restore --no-owner -f - && echo 'COMMIT;' || echo 'DO $d$ BEGIN RAISE EXCEPTION $m$pg_restore could not read the whole dump: nothing was restored$m$; END $d$;'; }; } | psql -X -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" > /dev/null`;
-  const child = spawnOnHost(target, shellWords(['docker', 'exec', '-i', postgres, 'sh', '-c', script]), ['pipe', 'ignore', 'pipe']);
+async function load(target: Target, postgres: string, dump: string, rows: Record<string, number>): Promise<void> {
+  const script = `{ echo 'BEGIN; DROP SCHEMA public CASCADE; CREATE SCHEMA public;' && { pg_restore --no-owner -f - && printf '%s\\n' "$REFRESHER_ROWS_CHECK" && echo 'COMMIT;' || echo 'DO $d$ BEGIN RAISE EXCEPTION $m$pg_restore could not read the whole dump: nothing was restored$m$; END $d$;'; }; } | psql -X -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" > /dev/null`;
+  const child = spawnOnHost(target, shellWords(['docker', 'exec', '-i', '-e', `REFRESHER_ROWS_CHECK=${rowsCheckSql(rows)}`, postgres, 'sh', '-c', script]), ['pipe', 'ignore', 'pipe']);
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const total = statSync(dump).size;
@@ -100,7 +102,16 @@ async function load(target: Target, postgres: string, dump: string): Promise<voi
   shown.done(`${formatBytes(total)} loaded`);
 } // prettier-ignore
 
-/** Runs a one-shot container again (migrate, grafana-db-role) and waits for its exit code. */
+/**
+ * A statement that fails unless every table has the rows the manifest says: run before COMMIT,
+ * so a dump that does not hold what its manifest promises is rolled back like a broken one.
+ */
+function rowsCheckSql(rows: Record<string, number>): string {
+  const expected = JSON.stringify(rows).replace(/'/g, "''");
+  return `DO $check$ DECLARE expected jsonb := '${expected}'; t text; n bigint; BEGIN FOR t IN SELECT jsonb_object_keys(expected) LOOP EXECUTE format('SELECT count(*) FROM public.%I', t) INTO n; IF n <> (expected ->> t)::bigint THEN RAISE EXCEPTION 'the dump restores % rows into %, the manifest says %: rolled back', n, t, expected ->> t; END IF; END LOOP; END $check$;`;
+}
+
+/** Runs a one-shot container again (grafana-db-role) and waits for its exit code. */
 async function runOneShot(target: Target, container: Container): Promise<void> {
   const out = await onHost(target, shellWords(['docker', 'start', '-a', container.name]) + ' 2>&1');
   if (out.exitCode !== 0)
@@ -139,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
   console.error(`restore: stopping ${roles.map((r) => r.service).join(', ')} (the worker finishes the job it runs)`);
   await mustOnHost(target, 'stopping the app', shellWords(['docker', 'stop', ...roles.map((r) => r.name)]));
   try {
-    await load(target, postgres.name, dump);
+    await load(target, postgres.name, dump, manifest.rows);
     const after = await counts(target, postgres.name);
     const differences = rowDifferences(manifest.rows, after.rows);
     if (differences.length) throw new OpsError(`the restored rows differ from the manifest:\n  ${differences.join('\n  ')}`);
@@ -147,7 +158,11 @@ async function main(argv: string[]): Promise<number> {
     const oneShots = serviceCatalogue(target.config).filter((s) => s.restart === 'no' && found.has(s.name));
     for (const service of oneShots) {
       console.error(`restore: running ${service.name}`);
-      await runOneShot(target, found.get(service.name)!);
+      // migrate from the image the web role runs: after npm run upgrade, the migrate container's
+      // own image is the one before, which would stop at its own (older) level.
+      if (service.name === 'migrate' && found.has('web'))
+        await runOneShotFrom(target, found.get('migrate')!, await imageOf(target, found.get('web')!), 'the migrations failed after the restore');
+      else await runOneShot(target, found.get(service.name)!);
     }
   } finally {
     console.error(`restore: starting ${[...roles].reverse().map((r) => r.service).join(', ')}`);

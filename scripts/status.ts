@@ -74,8 +74,9 @@ async function containerStatuses(target: Target, found: Map<string, Container>):
       service: container.service,
       container: container.name,
       state: state.status === 'exited' ? `exited (${state.exitCode})` : state.status,
-      // A one-shot's image health check (the app image's) says nothing once it has exited.
-      health: oneShots.has(container.service) ? null : (state.health ?? null),
+      // Docker keeps the last health of a stopped container (and a one-shot has the app image's
+      // check): only a running container's health says anything.
+      health: state.status === 'running' ? (state.health ?? null) : null,
       image: state.image,
       startedAt: started?.toISOString() ?? null,
       uptimeSeconds: started ? Math.round((Date.now() - started.getTime()) / 1000) : null,

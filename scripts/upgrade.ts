@@ -29,7 +29,8 @@ import {
   type Container,
   type Target,
 } from './lib/ops.ts';
-import { runArguments, type InspectedContainer, type InspectedImage } from './lib/recreate.ts';
+import { inspect, runOneShotFrom, type InspectedWithImage } from './lib/one-shot.ts';
+import { runArguments, type InspectedImage } from './lib/recreate.ts';
 
 /** Replaced in this order: the worker first (it picks up queued work on the new code), the web last. */
 const UPGRADE_ORDER = ['worker', 'scheduler', 'web'] as const;
@@ -40,12 +41,6 @@ const USAGE = `usage: npm run upgrade [-- --image REF] [--timeout SECONDS]
   --timeout   how long each role may take to become healthy (default: 180)
 ${TARGET_USAGE}
 exit: 0 every role on the new image, 1 stopped at an unhealthy role (rolled back) or a failed step`;
-
-async function inspect<T>(target: Target, kind: 'container' | 'image', ref: string): Promise<T> {
-  const out = await onHost(target, shellWords(['docker', kind, 'inspect', ref]));
-  if (out.exitCode !== 0) throw new OpsError(`no ${kind} ${ref} on the host${kind === 'image' ? ' (docker load it, or leave out --image to build one)' : ''}`);
-  return (JSON.parse(out.stdout) as T[])[0]!;
-} // prettier-ignore
 
 /** Builds the checkout's app image on the host: the bundle, as a tar on docker build's stdin. */
 async function buildImage(target: Target): Promise<string> {
@@ -66,27 +61,6 @@ async function buildImage(target: Target): Promise<string> {
     throw spawnFailure(target, code, stderr) ?? new OpsError(`docker build on the host failed (exit ${code}):\n${stderr.trim().split('\n').slice(-8).join('\n')}`);
   return stdout.trim().split('\n').at(-1)!;
 } // prettier-ignore
-
-/** The migrate one-shot again, from the new image, with its own settings; it must exit 0. */
-async function migrate(target: Target, container: Container, imageId: string): Promise<void> {
-  const current = await inspect<InspectedWithImage>(target, 'container', container.name);
-  const oldImage = await inspect<InspectedImage>(target, 'image', current.Image);
-  const { args, command } = runArguments(current, oldImage);
-  // A one-shot run: attached, removed afterwards, under a name of its own.
-  const oneShot: string[] = ['--rm'];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--detach') continue;
-    if (args[i] === '--restart') { i++; continue; }
-    if (args[i] === '--name') { oneShot.push('--name', `${args[++i]}-upgrade`); continue; }
-    oneShot.push(args[i]!);
-  } // prettier-ignore
-  console.error(`upgrade: migrating with the new image`);
-  const out = await onHost(target, `${shellWords(['docker', 'run', ...oneShot, imageId, ...command])} 2>&1`);
-  if (out.exitCode !== 0)
-    throw new OpsError(`the migrations failed with the new image (exit ${out.exitCode}); no role was replaced:\n${out.stdout.trim().split('\n').slice(-5).join('\n')}`);
-} // prettier-ignore
-
-type InspectedWithImage = InspectedContainer & { Image: string };
 
 /** Replaces one role's container; returns the image it ran. On failure puts the previous one back and throws. */
 async function replace(target: Target, container: Container, imageId: string, timeout: number): Promise<string> {
@@ -129,7 +103,10 @@ async function main(argv: string[]): Promise<number> {
   const reference = values.image ?? (await buildImage(target));
   const imageId = (await inspect<{ Id: string }>(target, 'image', reference)).Id;
   console.error(`upgrade: new image ${imageId.slice(0, 19)} (${reference})`);
-  if (found.has('migrate')) await migrate(target, found.get('migrate')!, imageId);
+  if (found.has('migrate')) {
+    console.error('upgrade: migrating with the new image');
+    await runOneShotFrom(target, found.get('migrate')!, imageId, 'the migrations failed with the new image; no role was replaced');
+  }
   const done: { service: string; before: string }[] = [];
   for (const role of roles) {
     console.error(`upgrade: replacing ${role.service}`);

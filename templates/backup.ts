@@ -53,7 +53,7 @@ export function renderBackupScript(config: DeploymentConfig): string {
 # Written by cloud-init from templates/backup.ts: the nightly backup of ${config.name}'s database
 # (${BACKUP_UNIT}.timer). The same archive as npm run backup: a custom-format dump and its
 # manifest, rows counted in the dump's own snapshot. Restore one from a laptop:
-#   npm run ssh -- -- cat ${BACKUP_DIR}/<name>.dump > <name>.dump   (and its .manifest.json)
+#   npm run -s ssh -- -- cat ${BACKUP_DIR}/<name>.dump > <name>.dump   (and its .manifest.json)
 #   npm run restore -- <name>.dump
 set -euo pipefail
 umask 077
@@ -119,7 +119,7 @@ mv "$dir/.$base.manifest.json" "$dir/$base.manifest.json"
 log "$base.dump: $bytes bytes, sha256 $sha256"
 
 # Retention: only archives of this deployment, only once the new one is complete.
-find "$dir" -maxdepth 1 -type f -name "$deployment-*" -mtime +"$keep_days" -print -delete | sed 's/^/refresher-backup: deleted /' >&2
+find "$dir" -maxdepth 1 -type f -name "$deployment-*" -mmin +"$((keep_days * 1440))" -print -delete | sed 's/^/refresher-backup: deleted /' >&2
 `;
 }
 

@@ -231,6 +231,17 @@ describe('the refresher CLI', () => {
     );
   });
 
+  test('--status with a role other than migrate, or with --down, exits 2', async () => {
+    const [web, both] = await Promise.all([
+      runCli(['web', '--status'], {}),
+      runCli(['migrate', '--status', '--down'], {}),
+    ]);
+    assert.equal(web.code, 2, web.stderr);
+    assert.match(web.stderr, /^refresher: --status goes with the migrate role\n/);
+    assert.equal(both.code, 2, both.stderr);
+    assert.match(both.stderr, /^refresher: --down and --status exclude each other\n/);
+  });
+
   test('no role, or an unknown flag, exits 2 too', async () => {
     const [missing, flag] = await Promise.all([runCli([], {}), runCli(['web', '--fast'], {})]);
     assert.equal(missing.code, 2);

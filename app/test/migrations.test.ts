@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { QueryTypes, type Model, type ModelStatic } from 'sequelize';
 import { createPgClient, ensureDatabase } from '../src/db/connection.ts';
 import { openDatabase, type Database } from '../src/db/index.ts';
-import { createMigrator, migrateUp } from '../src/db/migrator.ts';
+import { createMigrator, migrateUp, migrationStatus } from '../src/db/migrator.ts';
 import { NOTIFY_CHANNEL } from '../src/queue/scheduler.ts';
 import { databaseUrl, dropDatabase, uniqueName } from '../../testing/database.ts';
 import { sleep } from '../../testing/wait.ts';
@@ -172,6 +172,8 @@ describe('migrations', () => {
       [...ALL_MIGRATIONS].reverse(),
     );
     assert.deepEqual(await tables(), []);
+    // What `refresher migrate --status` prints (npm run restore compares an archive with it).
+    assert.deepEqual(await migrationStatus(db.sequelize), { known: ALL_MIGRATIONS, applied: [] });
     const [functions] = await db.sequelize.query(
       "SELECT 1 FROM pg_proc WHERE proname = 'notify_periodic_task_change'",
     );
@@ -184,6 +186,10 @@ describe('migrations', () => {
       delete process.env.SPEEDTEST_INTERVAL_MINUTES;
     }
     assert.deepEqual(await tables(), APP_TABLES);
+    assert.deepEqual(await migrationStatus(db.sequelize), {
+      known: ALL_MIGRATIONS,
+      applied: ALL_MIGRATIONS,
+    });
     assert.equal(await db.models.PeriodicTask.count(), 3);
     const speedtest = await db.models.PeriodicTask.findOne({
       where: { name: 'Process Speed Test' },

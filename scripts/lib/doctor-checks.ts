@@ -118,7 +118,7 @@ export async function checkSsh(target: Target): Promise<CheckResult> {
     if (out.exitCode !== 0) return fail('ssh', `${where}: logged in, but a command failed (exit ${out.exitCode})`, 'npm run ssh to look');
     return ok('ssh', `${where} (host from ${target.source})`);
   } catch (error) {
-    if (error instanceof OpsError) return fail('ssh', error.message, 'see above; npm run ssh shows the whole exchange with -v');
+    if (error instanceof OpsError) return fail('ssh', error.message, 'check --host, your address in vm.sshAllowedCidrs and the key; ssh -v -p PORT USER@HOST shows the whole exchange');
     throw error;
   }
 } // prettier-ignore

@@ -1,4 +1,5 @@
-// What the day-2 scripts share (doctor, status, logs, ssh, backup, restore, upgrade): the same
+// What the day-2 scripts share (doctor, status, logs, ssh, backup, restore, upgrade; speedtest-now
+// takes only the errors and the progress line, it talks to the API): the same
 // flags for choosing a deployment and its host, one way to run a command there (ssh as the
 // deploy user with the deploy's own options, or this machine's Docker for a stack:up stack),
 // finding the deployment's containers by their labels, and failures that say in one line what
@@ -218,6 +219,8 @@ export async function containers(target: Target): Promise<Map<string, Container>
   const found = new Map<string, Container>();
   for (const line of out.stdout.split('\n').filter(Boolean)) {
     const [id = '', name = '', service = ''] = line.split('|');
+    // An upgrade's transient containers (the one it replaces, its migration run) are not the service's.
+    if (/-(previous|upgrade)$/.test(name)) continue;
     found.set(service, { service, name, id });
   }
   if (!found.size)

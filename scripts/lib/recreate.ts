@@ -29,6 +29,13 @@ export interface InspectedContainer {
     Dns: string[] | null;
     ExtraHosts: string[] | null;
     Init?: boolean | null;
+    PortBindings?: Record<string, { HostIp: string; HostPort: string }[] | null> | null;
+    Privileged?: boolean;
+    Devices?: unknown[] | null;
+    Tmpfs?: Record<string, string> | null;
+    ReadonlyRootfs?: boolean;
+    SecurityOpt?: string[] | null;
+    Sysctls?: Record<string, string> | null;
   };
   Mounts: { Type: string; Name?: string; Source: string; Destination: string; RW: boolean }[];
   NetworkSettings: {
@@ -88,6 +95,19 @@ export function runArguments(
   extraLabels: Record<string, string> = {},
 ): { args: string[]; command: string[] } {
   const { Config: config, HostConfig: host } = container;
+  // Settings this function does not carry over: refused, rather than a container made without them.
+  const unsupported = [
+    host.Privileged && 'privileged',
+    host.Devices?.length && 'devices',
+    Object.keys(host.Tmpfs ?? {}).length && 'tmpfs',
+    host.ReadonlyRootfs && 'a read-only root',
+    host.SecurityOpt?.length && 'security options',
+    Object.keys(host.Sysctls ?? {}).length && 'sysctls',
+  ].filter(Boolean);
+  if (unsupported.length)
+    throw new Error(
+      `${container.Name} has ${unsupported.join(', ')}: upgrade does not replace such containers`,
+    );
   const args = ['--detach', '--name', container.Name.replace(/^\//, '')];
   if (config.Hostname) args.push('--hostname', config.Hostname);
   const imageEnv = new Set(oldImage.Config.Env ?? []);
@@ -118,6 +138,12 @@ export function runArguments(
   for (const [key, value] of Object.entries(host.LogConfig.Config ?? {}))
     args.push('--log-opt', `${key}=${value}`);
   for (const cap of host.CapAdd ?? []) args.push('--cap-add', cap);
+  for (const [port, bindings] of Object.entries(host.PortBindings ?? {}))
+    for (const binding of bindings ?? [])
+      args.push(
+        '--publish',
+        `${binding.HostIp ? `${binding.HostIp}:` : ''}${binding.HostPort}:${port}`,
+      );
   for (const dns of host.Dns ?? []) args.push('--dns', dns);
   for (const extra of host.ExtraHosts ?? []) args.push('--add-host', extra);
   for (const mount of container.Mounts) {

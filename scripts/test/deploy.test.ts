@@ -365,7 +365,7 @@ describe('npm run destroy', { timeout: 120_000 }, () => {
     assert.match(destroy.output(), /add --yes when a script means it/);
     assert.match(
       destroy.output(),
-      /to keep the data, first: ssh deploy@198\.51\.100\.20 docker exec postgres pg_dump -U refresher -Fc refresher > refresher\.dump/,
+      /to keep the data, first: npm run backup -- --host deploy@198\.51\.100\.20 \(or npm run destroy -- --backup\)/,
     );
     assert.deepEqual(calls(), [
       'services init',
@@ -374,6 +374,23 @@ describe('npm run destroy', { timeout: 120_000 }, () => {
       'azure init',
       'azure output',
     ]);
+  });
+
+  test('--backup that fails destroys nothing', async () => {
+    writeStandIn(
+      'services',
+      'plan.json',
+      plan({ 'docker_volume.volume-postgres-data_1': ['delete'] }),
+    );
+    const destroy = run(['--yes', '--backup'], { script: 'scripts/destroy.ts' });
+    assert.equal(await destroy.exited, 1, destroy.output());
+    // The stand-in ssh answers nothing a backup asks: it fails as an unreachable VM would.
+    assert.match(destroy.output(), /backup: ssh to deploy@198\.51\.100\.20 failed/);
+    assert.match(
+      destroy.output(),
+      /step services failed: the backup failed \(exit 3, see above\): nothing was destroyed/,
+    );
+    assert.ok(!calls().some((call) => call.endsWith('apply PLAN')), calls().join('\n'));
   });
 
   test('--yes: services first, then azure', async () => {

@@ -20,6 +20,7 @@ import {
 import { freePort } from '../../../testing/ports.ts';
 import { DNSMASQ_IMAGE, nodeBaseImage, PEBBLE_IMAGE } from './forge.ts';
 import { docker, run } from './docker.ts';
+import { keygen } from './sshd.ts';
 
 const MACHINE_OVERRIDE = join(import.meta.dirname, 'this-machine.override.yml');
 
@@ -95,6 +96,9 @@ export class StackUnderTest {
 
   /** Writes the configuration and the overrides; loads the configuration as stack:up will. */
   async prepare(): Promise<void> {
+    // The deployment's own key pair, as vm.sshPublicKeyPath names one: the ops scripts log in
+    // with its private half (ops.ts authorizes the public one on the test's sshd).
+    await keygen('deploy', join(this.dir, 'id_deploy'));
     const webhookUrlFile = join(this.dir, 'webhook-url');
     writeFileSync(webhookUrlFile, 'http://webhook:8080/alerts\n', { mode: 0o600 });
     writeFileSync(
@@ -103,7 +107,7 @@ export class StackUnderTest {
         `import example from ${JSON.stringify(join(REPO_ROOT, 'infra/deploy.config.example.ts'))};`,
         'export default {',
         '  ...example,',
-        `  vm: { ...example.vm, sshPublicKeyPath: ${JSON.stringify(join(REPO_ROOT, 'infra/example-admin-key.pub'))} },`,
+        `  vm: { ...example.vm, sshPublicKeyPath: ${JSON.stringify(join(this.dir, 'id_deploy.pub'))} },`,
         `  alerts: { ...example.alerts, receivers: [{ type: 'webhook', urlFile: ${JSON.stringify(webhookUrlFile)} }] },`,
         '};',
         '',

@@ -16,7 +16,6 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tempDir, type TempDir } from '../../../testing/files.ts';
-import { freePort } from '../../../testing/ports.ts';
 import { waitFor } from '../../../testing/wait.ts';
 import {
   DEPLOY_USER,
@@ -26,19 +25,11 @@ import {
   sshClientOptions,
 } from '../../../templates/ssh.ts';
 import { ensureEngine, must, run, type Engine } from './docker.ts';
+import { ensureDeployUser, keygen, SSHD, startTestSshd, type Server } from './sshd.ts';
 
-const SSHD = '/usr/sbin/sshd';
 const PARALLEL = 50;
 /** A Unix socket path holds 108 bytes on Linux (104 on macOS); ssh binds to path + 17 first. */
 const SOCKET_PATH_MAX = 104;
-
-interface Server {
-  name: string;
-  port: number;
-  config: string;
-  log: string;
-  process: ChildProcess;
-}
 
 interface Outcome {
   code: number;
@@ -123,7 +114,16 @@ async function sleeper(): Promise<string> {
     ]);
   }
   return (
-    await must('docker', ['run', '-d', '--rm', '--network', 'none', image, '/usr/bin/sleep', 'infinity'])
+    await must('docker', [
+      'run',
+      '-d',
+      '--rm',
+      '--network',
+      'none',
+      image,
+      '/usr/bin/sleep',
+      'infinity',
+    ])
   ).trim();
 }
 
@@ -200,88 +200,15 @@ async function logged<T>(
   return { result, counts };
 }
 
-/** A new ed25519 key pair without a passphrase. */
-const keygen = (comment: string, path: string) =>
-  must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path]);
-
 const CONNECTIONS = /^Connection from 127\.0\.0\.1/;
 const NO_MORE_SESSIONS = /no more sessions/;
 const PAST_MAX_STARTUPS = /past MaxStartups/;
 
-/** An sshd on a free loopback port: the rendered drop-in first (it wins, as on Ubuntu), then what the test needs. */
+/** An sshd of the test's own (sshd.ts), remembered so that `after` stops it. */
 async function startSshd(name: string, dropIn: string): Promise<Server> {
-  const port = await freePort();
-  const config = file(`sshd-${name}.conf`);
-  writeFileSync(
-    config,
-    [
-      dropIn,
-      '# The test: its own port, host key, pid file and authorized keys, all in a temporary folder.',
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${file('host_ed25519')}`,
-      `PidFile ${file(`sshd-${name}.pid`)}`,
-      `AuthorizedKeysFile ${file('authorized_keys')}`,
-      // No PAM here: sshd checks the account itself (see ensureDeployUser).
-      'UsePAM no',
-      // The temporary folder lies under /tmp, which is world-writable: StrictModes would refuse
-      // the authorized keys file for that.
-      'StrictModes no',
-      // Logs "no more sessions" and "past MaxStartups", which the checks count.
-      'LogLevel VERBOSE',
-      '',
-    ].join('\n'),
-  );
-  await must(SSHD, ['-t', '-f', config]);
-  const log = file(`sshd-${name}.log`);
-  writeFileSync(log, '');
-  const child = spawn(SSHD, ['-D', '-e', '-f', config], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr!.on('data', (chunk: Buffer) => writeFileSync(log, chunk, { flag: 'a' }));
-  const server = { name, port, config, log, process: child };
+  const server = await startTestSshd(temp!.path, name, dropIn);
   servers.push(server);
-  await waitFor(() => readFileSync(log, 'utf8').includes('Server listening'), {
-    timeoutMs: 10_000,
-    what: `sshd (${name}) listening on 127.0.0.1:${port} (log: ${log})`,
-  });
-  // The VM's host key was accepted once by the vm-ready check; here it is written down.
-  const hostKey = readFileSync(file('host_ed25519.pub'), 'utf8').trim().split(' ');
-  writeFileSync(file('known_hosts'), `[127.0.0.1]:${port} ${hostKey[0]} ${hostKey[1]}\n`, {
-    flag: 'a',
-  });
   return server;
-}
-
-/** The deploy user as cloud-init makes it: in the docker group, no usable password. */
-async function ensureDeployUser(): Promise<void> {
-  if ((await run('id', ['-u', DEPLOY_USER])).code !== 0) {
-    if ((await run('getent', ['group', 'docker'])).code !== 0)
-      throw new Error('there is no docker group: install docker.io (bash .ci/run does)');
-    // '*' rather than useradd's locked '!': without PAM, sshd refuses locked accounts even for
-    // keys (on the VM, PAM is on and cloud-init's lock_passwd does not get in the way).
-    await must('useradd', [
-      '--create-home',
-      '--shell',
-      '/bin/sh',
-      '--groups',
-      'docker',
-      '--password',
-      '*',
-      DEPLOY_USER,
-    ]);
-    console.log(`# created the user ${DEPLOY_USER} (in the docker group); later runs reuse it`);
-  }
-  const groups = (await must('id', ['-nG', DEPLOY_USER])).trim().split(/\s+/);
-  if (!groups.includes('docker'))
-    throw new Error(
-      `the user ${DEPLOY_USER} exists but is not in the docker group: usermod -aG docker ${DEPLOY_USER}, or remove the user and let this test make it`,
-    );
-  // sshd's own check without PAM: a password field that starts with "!" is a locked account.
-  if ((await must('getent', ['shadow', DEPLOY_USER])).split(':')[1]!.startsWith('!'))
-    throw new Error(
-      `the user ${DEPLOY_USER} is locked, which sshd without PAM refuses even for keys: usermod -p '*' ${DEPLOY_USER}`,
-    );
 }
 
 describe(

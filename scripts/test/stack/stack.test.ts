@@ -5,7 +5,7 @@
 // for the answers of its DNS server). It starts as a first deploy does: the public names resolve
 // to nothing yet.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
@@ -15,7 +15,12 @@ import { tempDir, type TempDir } from '../../../testing/files.ts';
 import { sleep, waitFor } from '../../../testing/wait.ts';
 import { docker, ensureEngine, run, type Engine } from './docker.ts';
 import { forge } from './forge.ts';
+import { image } from '../../../templates/catalogue/index.ts';
+import { renderBackupScript } from '../../../templates/backup.ts';
+import { DEPLOY_USER, renderSshdDropIn } from '../../../templates/ssh.ts';
+import { freePort } from '../../../testing/ports.ts';
 import { StackUnderTest, TEST_CERT_RETRY_SECONDS, type HttpReply } from './harness.ts';
+import { OpsHost, psql, tableChecksums } from './ops.ts';
 
 const MINUTE = 60_000;
 let engine: Engine | undefined;
@@ -24,6 +29,25 @@ let stack: StackUnderTest;
 let token = '';
 let scheduleId = 0;
 let sessionCookie = '';
+let ops: OpsHost;
+
+interface StatusJson {
+  ok: boolean;
+  containers: { service: string; state: string; health: string | null; ok: boolean }[];
+  alerts: { name: string; state: string }[] | null;
+  problems: string[];
+  lastSpeedtest: { engine: string } | null;
+  nextRuns: { name: string | null; at: string }[];
+}
+
+async function opsStatus(): Promise<{ code: number; json: StatusJson; output: string }> {
+  const result = await ops.script('status', ['--json']);
+  return {
+    code: result.code,
+    json: JSON.parse(result.stdout) as StatusJson,
+    output: result.output,
+  };
+}
 
 const cookieOf = (reply: HttpReply) =>
   ([reply.headers['set-cookie'] ?? []].flat()[0] ?? '').split(';')[0]!;
@@ -109,10 +133,13 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
     temp = tempDir('refresher-stack-');
     stack = new StackUnderTest(temp.path, [], 'none');
     await stack.prepare();
+    ops = new OpsHost(stack);
+    await ops.start();
   });
 
   after(async () => {
     // STACK_TEST_KEEP=1 leaves the stack running to be looked at (docs/testing.md).
+    await ops?.stop();
     if (process.env.STACK_TEST_KEEP === '1') return;
     if (stack?.config)
       await run('sh', [
@@ -170,27 +197,44 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
     // 3. This machine's resolver has the new record; the CA's resolvers still the old one.
     await stack.dnsAnswer('swag', right);
     await gateSays(/Cert does not exist! Please see the validation error above/, "SWAG's failure");
+    // npm run status, over SSH, sees it too: swag is not ready, so the deployment is not.
+    const early = await opsStatus();
+    assert.equal(early.code, 1, early.output);
+    const swagNow = early.json.containers.find((c) => c.service === 'swag');
+    assert.equal(swagNow?.ok, false, JSON.stringify(swagNow));
+    assert.ok(
+      early.json.problems.some((p) => p.startsWith('swag is ')),
+      early.output,
+    );
     // 4. The CA sees the right address too; nobody touches swag.
     await stack.dnsAnswer('ca', right);
     await gateSays(/New certificate generated; starting nginx/, 'a certificate');
     const logs = await stack.logs('swag');
-    const steps = [
-      /waiting for DNS/,
-      /resolve to /,
-      /SWAG asks for one for .* \(attempt 1\)/,
-      /Cert does not exist!/,
-      /restarting swag for attempt 2/,
-      /ending SWAG's certificate step \(init-certbot-config\)/,
-      /s6-rc: warning: unable to start service init-certbot-config: command crashed with signal 15/,
-      /rc\.init: fatal: stopping the container\./,
-      /\(attempt 2\)/,
-      /New certificate generated/,
+    // Each step after the one before; the lines of one group come together, in either order:
+    // the gate writes to the container's stdout and s6 to its stderr, within the same
+    // millisecond, and Docker reads the two pipes apart.
+    const steps: RegExp[][] = [
+      [/waiting for DNS/],
+      [/resolve to /],
+      [/SWAG asks for one for .* \(attempt 1\)/],
+      [/Cert does not exist!/],
+      [
+        /restarting swag for attempt 2/,
+        /ending SWAG's certificate step \(init-certbot-config\)/,
+        /s6-rc: warning: unable to start service init-certbot-config: command crashed with signal 15/,
+        /rc\.init: fatal: stopping the container\./,
+      ],
+      [/\(attempt 2\)/],
+      [/New certificate generated/],
     ];
     let at = 0;
-    for (const step of steps) {
-      const found = step.exec(logs.slice(at));
-      assert.ok(found, `swag's log has ${step} after offset ${at}:\n${logs}`);
-      at += found.index;
+    for (const group of steps) {
+      const found = group.map((step) => {
+        const match = step.exec(logs.slice(at));
+        assert.ok(match, `swag's log has ${step} after offset ${at}:\n${logs}`);
+        return at + match.index;
+      });
+      at = Math.max(...found);
     }
     // The retry came no sooner than the interval after the attempt (Docker's times of the lines).
     const timed = (await run('sh', ['-c', `docker logs -t ${stack.container('swag')} 2>&1`]))
@@ -444,30 +488,420 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
   test('docker stop of the worker with a job running: it drains within its grace period; TargetDown reaches the webhook', async () => {
     // About 10 s in all (two directions, warm-up, pings): inside SHUTDOWN_TIMEOUT_MS (20 s).
     const running = await startSpeedtest(3000);
-    const stopped = Date.now();
-    await docker('stop', stack.container('worker'));
-    const seconds = (Date.now() - stopped) / 1000;
-    assert.ok(seconds < 30, `stopped in ${seconds} s, inside the 30 s grace`);
-    const { status, exitCode } = await containerState('worker');
-    assert.deepEqual({ status, exitCode }, { status: 'exited', exitCode: 0 });
-    const done = await finished(running.jobId, 10_000);
-    assert.equal(done.status, 'succeeded', JSON.stringify(done));
-    assert.equal(done.attempts, 1, 'finished by the stopping worker');
+    try {
+      const stopped = Date.now();
+      await docker('stop', stack.container('worker'));
+      const seconds = (Date.now() - stopped) / 1000;
+      assert.ok(seconds < 30, `stopped in ${seconds} s, inside the 30 s grace`);
+      const { status, exitCode } = await containerState('worker');
+      assert.deepEqual({ status, exitCode }, { status: 'exited', exitCode: 0 });
+      const done = await finished(running.jobId, 10_000);
+      assert.equal(done.status, 'succeeded', JSON.stringify(done));
+      assert.equal(done.attempts, 1, 'finished by the stopping worker');
 
-    const alert = await waitFor(
-      async () =>
-        (await stack.webhookReceived())
-          .flatMap((message) => message.body.alerts ?? [])
-          .find(
-            (a) =>
-              a.labels.alertname === 'TargetDown' &&
-              a.labels.job === 'worker' &&
-              a.status === 'firing',
-          ),
-      { timeoutMs: 5 * MINUTE, intervalMs: 5000, what: 'TargetDown for the worker at the webhook' },
+      const alert = await waitFor(
+        async () =>
+          (await stack.webhookReceived())
+            .flatMap((message) => message.body.alerts ?? [])
+            .find(
+              (a) =>
+                a.labels.alertname === 'TargetDown' &&
+                a.labels.job === 'worker' &&
+                a.status === 'firing',
+            ),
+        {
+          timeoutMs: 5 * MINUTE,
+          intervalMs: 5000,
+          what: 'TargetDown for the worker at the webhook',
+        },
+      );
+      assert.equal(alert.labels.severity, 'critical');
+      // npm run status over SSH: the stopped worker and the firing alert, as such, exit 1.
+      const seen = await opsStatus();
+      assert.equal(seen.code, 1, seen.output);
+      const worker = seen.json.containers.find((c) => c.service === 'worker');
+      assert.deepEqual([worker?.state, worker?.ok], ['exited (0)', false]);
+      assert.ok(
+        seen.json.alerts?.some((a) => a.name === 'TargetDown' && a.state === 'active'),
+        seen.output,
+      );
+      assert.ok(seen.json.problems.includes('worker is exited (0)'), seen.output);
+      assert.ok(
+        seen.json.problems.some((p) => p.startsWith('alert TargetDown is firing')),
+        seen.output,
+      );
+      const lines = await ops.script('status');
+      assert.match(lines.stdout, /✗ worker +exited \(0\)/);
+      assert.match(lines.stdout, /✗ TargetDown \(critical\)/);
+    } finally {
+      // Started again whatever failed above: the tests after this one need a worker.
+      await docker('start', stack.container('worker'));
+    }
+  });
+
+  test('npm run logs over SSH: one role pretty-printed, several merged in time order, a bad role or --since named', async () => {
+    const web = await ops.script('logs', ['web', '--since', '60m']);
+    assert.equal(web.code, 0, web.output);
+    assert.match(
+      web.stdout,
+      /INFO: web role listening/,
+      'pino-pretty turned the JSON line into text',
     );
-    assert.equal(alert.labels.severity, 'critical');
-    await docker('start', stack.container('worker'));
+    assert.doesNotMatch(web.stdout, /^\{"level"/m, 'no raw JSON line');
+    assert.doesNotMatch(web.stdout, /^web +\|/m, 'one role: no lead column');
+    const all = await ops.script('logs', ['--tail', '20']);
+    assert.equal(all.code, 0, all.output);
+    for (const role of ['web', 'worker', 'scheduler'])
+      assert.match(all.stdout, new RegExp(`^${role} +\\| `, 'm'), `a line of ${role}`);
+    const json = await ops.script('logs', ['scheduler', '--tail', '5', '--json']);
+    assert.match(json.stdout, /^\{"level":\d+/m, '--json keeps the lines as they are');
+    const unknown = await ops.script('logs', ['nosuch']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /"nosuch" is not a service of the deployment/);
+    const since = await ops.script('logs', ['web', '--since', 'yesterday']);
+    assert.equal(since.code, 2);
+    assert.match(since.stderr, /--since "yesterday" is neither a duration/);
+  });
+
+  test('npm run ssh runs a command on the host as the deploy user, and refuses a shell without a terminal', async () => {
+    const ran = await ops.script('ssh', [
+      '--',
+      'sh',
+      '-c',
+      'whoami; docker ps --format "{{.Names}}"',
+    ]);
+    assert.equal(ran.code, 0, ran.output);
+    assert.match(ran.stdout, /^deploy\n/);
+    assert.match(ran.stdout, new RegExp(`^${stack.container('web')}$`, 'm'));
+    const failing = await ops.script('ssh', ['--', 'exit', '7']);
+    assert.equal(failing.code, 7, "the command's own exit code");
+    const shell = await ops.script('ssh');
+    assert.equal(shell.code, 2);
+    assert.match(shell.stderr, /no terminal for a shell: give a command after --/);
+  });
+
+  test('npm run speedtest-now: queued through the API with a token, waited for, the stored result printed', async () => {
+    const ca = join(temp!.path, 'issuer-root.pem');
+    writeFileSync(ca, await stack.issuerRoot());
+    const args = ['--connect-to', '127.0.0.1', '--engine', 'librespeed'];
+    const env = { REFRESHER_API_TOKEN: token, NODE_EXTRA_CA_CERTS: ca };
+    const now = await ops.script('speedtest-now', args, { host: false, env });
+    assert.equal(now.code, 0, now.output);
+    const printed =
+      /^librespeed against .+: ([\d.]+) Mbit\/s down, ([\d.]+) Mbit\/s up, ping [\d.]+ ms, jitter [\d.-]+ ms\nstored as speed test (\d+): https:\/\/\S+\/admin\/speedtests\/\3$/m.exec(
+        now.stdout,
+      );
+    assert.ok(printed, now.stdout);
+    const stored = await api<Speedtest>('GET', `/speedtests/${printed[3]}`);
+    assert.equal((stored.downloadBps! / 1e6).toFixed(1), printed[1]);
+    const refused = await ops.script('speedtest-now', args, {
+      host: false,
+      env: { ...env, REFRESHER_API_TOKEN: 'rf_not-a-token' },
+    });
+    assert.equal(refused.code, 3, refused.output);
+    assert.match(refused.stderr, /refused the token \(401\)/);
+    const none = await ops.script('speedtest-now', args, {
+      host: false,
+      env: { NODE_EXTRA_CA_CERTS: ca },
+    });
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no API token: set REFRESHER_API_TOKEN/);
+  });
+
+  // The periodic tasks enabled before the backup tests, to be enabled again after them.
+  let paused: number[] = [];
+
+  test('npm run backup then a wiped database then npm run restore: every table as it was, row for row', async () => {
+    // Nothing may write meanwhile, or "as it was" has no meaning: every schedule off, the queue idle.
+    const tasks = (
+      await api<{ items: { id: number; enabled: boolean }[] }>('GET', '/periodic-tasks?limit=200')
+    ).items;
+    paused = tasks.filter((t) => t.enabled).map((t) => t.id);
+    for (const id of paused) await api('PATCH', `/periodic-tasks/${id}`, { enabled: false });
+    await waitFor(
+      async () => !(await taskResults()).some((r) => ['queued', 'started'].includes(r.status)),
+      { timeoutMs: 2 * MINUTE, intervalMs: 1000, what: 'an idle queue' },
+    );
+    await sleep(2000);
+    const before = await tableChecksums(stack);
+    const out = join(temp!.path, 'backups');
+    const backup = await ops.script('backup', ['--out', out]);
+    assert.equal(backup.code, 0, backup.output);
+    const manifestFile = backup.stdout.trim().split('\n').at(-1)!;
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as {
+      rows: Record<string, number>;
+      migrations: string[];
+      dump: { file: string; sha256: string };
+    };
+    assert.ok(
+      manifest.rows.speedtests! >= 1 && manifest.rows.task_results! >= 1,
+      JSON.stringify(manifest.rows),
+    );
+    assert.equal(
+      manifest.migrations.length,
+      Number(await psql(stack, 'SELECT count(*) FROM schema_migrations')),
+    );
+    assert.deepEqual(await tableChecksums(stack), before, 'the backup changed nothing');
+
+    await psql(stack, 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
+    assert.deepEqual(await tableChecksums(stack), {});
+    const restore = await ops.script('restore', [join(out, manifest.dump.file), '--yes']);
+    assert.equal(restore.code, 0, restore.output);
+    assert.match(restore.stderr, /rows in \d+ tables, as the manifest says/);
+    assert.deepEqual(await tableChecksums(stack), before, 'every table as it was');
+    for (const role of ['web', 'worker', 'scheduler'])
+      assert.equal((await containerState(role)).health, 'healthy', role);
+  });
+
+  test("npm run restore refuses a truncated archive, one from a newer migration and one whose rows are not the manifest's, with the database untouched; without --yes and a terminal, it asks nobody and refuses", async () => {
+    const out = join(temp!.path, 'backups');
+    const manifestFile = readdirSync(out).find((f) => f.endsWith('.manifest.json'))!;
+    const manifest = JSON.parse(readFileSync(join(out, manifestFile), 'utf8')) as {
+      migrations: string[];
+      dump: { file: string };
+    };
+    const before = await tableChecksums(stack);
+    const bad = join(temp!.path, 'bad-backups');
+    mkdirSync(bad);
+    // Truncated: the first half of the dump, with its manifest.
+    const dump = readFileSync(join(out, manifest.dump.file));
+    writeFileSync(join(bad, 'cut.dump'), dump.subarray(0, Math.floor(dump.length / 2)));
+    writeFileSync(
+      join(bad, 'cut.manifest.json'),
+      JSON.stringify({ ...manifest, dump: { ...manifest.dump, file: 'cut.dump' } }),
+    );
+    const cut = await ops.script('restore', [join(bad, 'cut.dump'), '--yes']);
+    assert.equal(cut.code, 1, cut.output);
+    assert.match(
+      cut.stderr,
+      /has \d+ bytes, the manifest says \d+: the archive is truncated or not this one; nothing was touched/,
+    );
+    // From the future: a migration this app does not know.
+    writeFileSync(join(bad, 'future.dump'), dump);
+    writeFileSync(
+      join(bad, 'future.manifest.json'),
+      JSON.stringify({
+        ...manifest,
+        migrations: [...manifest.migrations, '9999-from-a-newer-app'],
+        dump: { ...manifest.dump, file: 'future.dump' },
+      }),
+    );
+    const future = await ops.script('restore', [join(bad, 'future.dump'), '--yes']);
+    assert.equal(future.code, 1, future.output);
+    assert.match(
+      future.stderr,
+      /at migration 9999-from-a-newer-app, which this app does not know .*: upgrade the app first/,
+    );
+    // A whole dump whose manifest promises one more speed test: loaded, counted inside the
+    // transaction, rolled back.
+    writeFileSync(join(bad, 'short.dump'), dump);
+    const rows = (manifest as unknown as { rows: Record<string, number> }).rows;
+    writeFileSync(
+      join(bad, 'short.manifest.json'),
+      JSON.stringify({
+        ...manifest,
+        rows: { ...rows, speedtests: rows.speedtests! + 1 },
+        dump: { ...manifest.dump, file: 'short.dump' },
+      }),
+    );
+    const short = await ops.script('restore', [join(bad, 'short.dump'), '--yes']);
+    assert.equal(short.code, 1, short.output);
+    assert.match(
+      short.stderr,
+      /the restore failed and was rolled back, the database is as it was .*the dump restores \d+ rows into speedtests, the manifest says \d+: rolled back/,
+    );
+    const unasked = await ops.script('restore', [join(out, manifest.dump.file)]);
+    assert.equal(unasked.code, 1, unasked.output);
+    assert.match(unasked.stderr, /without a terminal to ask, pass --yes/);
+    assert.deepEqual(await tableChecksums(stack), before, 'untouched');
+    for (const role of ['web', 'worker', 'scheduler'])
+      assert.equal((await containerState(role)).status, 'running', role);
+  });
+
+  test("the VM's nightly backup script makes an archive npm run restore takes; a restore while the worker runs a speed test lets it finish first", async () => {
+    const nightly = join(temp!.path, 'nightly');
+    mkdirSync(nightly);
+    writeFileSync(
+      join(nightly, `${stack.config.name}-20200101T000000Z.dump`),
+      'an archive past retention',
+    );
+    utimesSync(
+      join(nightly, `${stack.config.name}-20200101T000000Z.dump`),
+      new Date('2020-01-01'),
+      new Date('2020-01-01'),
+    );
+    writeFileSync(join(nightly, 'unrelated-20200101.dump'), "not this deployment's");
+    utimesSync(
+      join(nightly, 'unrelated-20200101.dump'),
+      new Date('2020-01-01'),
+      new Date('2020-01-01'),
+    );
+    const script = renderBackupScript(stack.config);
+    const made = await run('bash', ['-c', script], {
+      env: { ...process.env, REFRESHER_BACKUP_DIR: nightly },
+    });
+    assert.equal(made.code, 0, made.stderr);
+    const files = readdirSync(nightly).sort();
+    assert.ok(
+      !files.includes(`${stack.config.name}-20200101T000000Z.dump`),
+      `retention deleted the old archive: ${files}`,
+    );
+    assert.ok(files.includes('unrelated-20200101.dump'), 'and nothing of anyone else');
+    const dumpFile = files.find((f) => /^refresher-\d{8}T\d{6}Z\.dump$/.test(f));
+    assert.ok(
+      dumpFile && files.includes(dumpFile.replace('.dump', '.manifest.json')),
+      files.join(' '),
+    );
+
+    const running = await startSpeedtest(4000);
+    const restore = await ops.script('restore', [join(nightly, dumpFile), '--yes']);
+    assert.equal(restore.code, 0, restore.output);
+    assert.match(restore.stderr, /as the manifest says/);
+    // The worker got SIGTERM with the test running and finished it (its result line comes after
+    // "shutting down") before the database was replaced: the job was not killed half-way.
+    const worker = (
+      await run('sh', ['-c', `docker logs --since 3m ${stack.container('worker')} 2>&1`])
+    ).stdout.split('\n');
+    const stopping = worker.findIndex((line) => line.includes('"msg":"shutting down"'));
+    const result = worker.findIndex(
+      (line) => line.includes(`"jobId":"${running.jobId}"`) && line.includes('Mbit/s down'),
+    );
+    assert.ok(
+      stopping >= 0 && result > stopping,
+      `the result after the SIGTERM:\n${worker.slice(-30).join('\n')}`,
+    );
+  });
+
+  test('npm run upgrade with an image whose roles cannot start: it stops at the first role, puts it back, and the others never stop', async () => {
+    for (const id of paused) await api('PATCH', `/periodic-tasks/${id}`, { enabled: true });
+    const ids = async () =>
+      Object.fromEntries(
+        await Promise.all(
+          ['worker', 'scheduler', 'web'].map(async (r) => [
+            r,
+            (
+              await docker(
+                'inspect',
+                '--format',
+                '{{.Id}} {{.State.StartedAt}}',
+                stack.container(r),
+              )
+            ).trim(),
+          ]),
+        ),
+      );
+    const before = await ids();
+    const broken = join(temp!.path, 'broken-image');
+    mkdirSync(broken);
+    writeFileSync(
+      join(broken, 'Dockerfile'),
+      [
+        `FROM ${image(stack.config, 'app')}`,
+        '# Migrates as the app does; every role exits at once.',
+        'ENTRYPOINT ["/bin/sh", "-c", "if [ \\"$1\\" = migrate ]; then exec /usr/bin/tini -- node /app/refresher.mjs migrate; fi; echo \\"this build cannot start $1\\" >&2; exit 1", "--"]',
+        '',
+      ].join('\n'),
+    );
+    await docker('build', '-q', '-t', 'refresher-test/broken-app', broken);
+    const upgrade = await ops.script('upgrade', [
+      '--image',
+      'refresher-test/broken-app',
+      '--timeout',
+      '60',
+    ]);
+    assert.equal(upgrade.code, 1, upgrade.output);
+    assert.match(upgrade.stderr, /worker failed on the new image and is back on its previous one/);
+    assert.match(upgrade.stderr, /this build cannot start worker/);
+    assert.match(upgrade.stderr, /stopped there: scheduler, web kept running untouched/);
+    const after = await ids();
+    assert.equal(after.scheduler, before.scheduler, 'the scheduler never stopped');
+    assert.equal(after.web, before.web, 'the web role never stopped');
+    assert.equal(
+      after.worker!.split(' ')[0],
+      before.worker!.split(' ')[0],
+      'the worker is its previous container again',
+    );
+    for (const role of ['worker', 'scheduler', 'web'])
+      assert.equal((await containerState(role)).health, 'healthy', role);
+  });
+
+  test('npm run upgrade with a good image: each role replaced in turn and healthy, settings kept', async () => {
+    const good = join(temp!.path, 'good-image');
+    mkdirSync(good);
+    writeFileSync(
+      join(good, 'Dockerfile'),
+      `FROM ${image(stack.config, 'app')}\nLABEL io.refresher.test=upgraded\n`,
+    );
+    const id = (await docker('build', '-q', '-t', 'refresher-test/good-app', good)).trim();
+    // The environment as a sorted list (Docker keeps no order); compared without printing it, as
+    // it holds the deployment's secrets.
+    const environment = async () =>
+      (
+        JSON.parse(
+          await docker('inspect', '--format', '{{json .Config.Env}}', stack.container('web')),
+        ) as string[]
+      ).sort();
+    const envBefore = await environment();
+    const upgrade = await ops.script('upgrade', ['--image', 'refresher-test/good-app']);
+    assert.equal(upgrade.code, 0, upgrade.output);
+    assert.match(
+      upgrade.stderr,
+      /replacing worker[\s\S]*✓ worker[\s\S]*replacing scheduler[\s\S]*✓ scheduler[\s\S]*replacing web[\s\S]*✓ web/,
+    );
+    for (const role of ['worker', 'scheduler', 'web']) {
+      assert.equal(
+        (await docker('inspect', '--format', '{{.Image}}', stack.container(role))).trim(),
+        id,
+        role,
+      );
+      assert.equal((await containerState(role)).health, 'healthy', role);
+    }
+    const envAfter = await environment();
+    assert.deepEqual(
+      envAfter.map((v) => v.split('=')[0]),
+      envBefore.map((v) => v.split('=')[0]),
+      'the same variables',
+    );
+    assert.ok(
+      envAfter.every((v, i) => v === envBefore[i]),
+      'with the same values',
+    );
+    // Reached through swag as before: the network alias and the fixed address came along.
+    assert.equal((await stack.https('/healthz')).status, 200);
+  });
+
+  test('npm run doctor over SSH: ssh and docker pass; a closed port and a Docker the deploy user cannot reach each fail with the fix', async () => {
+    const fine = await ops.script('doctor', ['--json']);
+    const checks = JSON.parse(fine.stdout) as {
+      name: string;
+      state: string;
+      detail: string;
+      fix?: string;
+    }[];
+    const by = (name: string, list = checks) => list.find((c) => c.name === name)!;
+    assert.equal(by('ssh').state, 'ok', fine.stdout);
+    assert.equal(by('docker').state, 'ok', fine.stdout);
+    assert.match(by('docker').detail, /containers of refresher running/);
+    const closed = await ops.script('doctor', ['--json'], {
+      host: `${DEPLOY_USER}@127.0.0.1:${await freePort()}`,
+    });
+    assert.equal(closed.code, 1);
+    const closedChecks = JSON.parse(closed.stdout) as typeof checks;
+    assert.equal(by('ssh', closedChecks).state, 'fail');
+    assert.match(by('ssh', closedChecks).detail, /refuses connections/);
+    assert.equal(by('docker', closedChecks).state, 'skip');
+    const noDocker = await ops.sshd(
+      'no-docker',
+      `${renderSshdDropIn('azureuser')}SetEnv DOCKER_HOST=unix:///nonexistent/docker.sock\n`,
+    );
+    const broken = await ops.script('doctor', ['--json'], { host: ops.host(noDocker) });
+    const brokenChecks = JSON.parse(broken.stdout) as typeof checks;
+    assert.equal(by('ssh', brokenChecks).state, 'ok');
+    assert.equal(by('docker', brokenChecks).state, 'fail', broken.stdout);
+    assert.match(by('docker', brokenChecks).fix ?? '', /docker group/);
+    const status = await ops.script('status', [], { host: ops.host(noDocker) });
+    assert.equal(status.code, 4, status.output);
+    assert.match(status.stderr, /docker does not answer on the host/);
   });
 
   test('stack:down then stack:up keeps every row', async () => {
