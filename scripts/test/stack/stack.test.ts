@@ -121,6 +121,24 @@ async function containerState(service: string) {
   return { status, exitCode: Number(exitCode), health: health || undefined };
 }
 
+const APP_ROLES = ['worker', 'scheduler', 'web'];
+
+/** Every app role's container has this state field (health or status), named when one has not. */
+async function appRolesAre(field: 'health' | 'status', value: string): Promise<void> {
+  for (const role of APP_ROLES) assert.equal((await containerState(role))[field], value, role);
+}
+
+/** An image FROM the app image with these Dockerfile lines after it; returns its id. */
+async function appImageVariant(tag: string, lines: string[]): Promise<string> {
+  const dir = join(temp!.path, tag.replace(/\W/g, '-'));
+  mkdirSync(dir);
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    [`FROM ${image(stack.config, 'app')}`, ...lines, ''].join('\n'),
+  );
+  return (await docker('build', '-q', '-t', tag, dir)).trim();
+}
+
 describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
   before(async () => {
     engine = await ensureEngine();
@@ -649,8 +667,7 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
     assert.equal(restore.code, 0, restore.output);
     assert.match(restore.stderr, /rows in \d+ tables, as the manifest says/);
     assert.deepEqual(await tableChecksums(stack), before, 'every table as it was');
-    for (const role of ['web', 'worker', 'scheduler'])
-      assert.equal((await containerState(role)).health, 'healthy', role);
+    await appRolesAre('health', 'healthy');
   });
 
   test("npm run restore refuses a truncated archive, one from a newer migration and one whose rows are not the manifest's, with the database untouched; without --yes and a terminal, it asks nobody and refuses", async () => {
@@ -714,8 +731,7 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
     assert.equal(unasked.code, 1, unasked.output);
     assert.match(unasked.stderr, /without a terminal to ask, pass --yes/);
     assert.deepEqual(await tableChecksums(stack), before, 'untouched');
-    for (const role of ['web', 'worker', 'scheduler'])
-      assert.equal((await containerState(role)).status, 'running', role);
+    await appRolesAre('status', 'running');
   });
 
   test("the VM's nightly backup script makes an archive npm run restore takes; a restore while the worker runs a speed test lets it finish first", async () => {
@@ -762,12 +778,15 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
     const worker = (
       await run('sh', ['-c', `docker logs --since 3m ${stack.container('worker')} 2>&1`])
     ).stdout.split('\n');
-    const stopping = worker.findIndex((line) => line.includes('"msg":"shutting down"'));
+    const started = worker.findIndex((line) => line.includes(`"jobId":"${running.jobId}"`));
+    const stopping = worker.findIndex(
+      (line, i) => i > started && line.includes('"msg":"shutting down"'),
+    );
     const result = worker.findIndex(
       (line) => line.includes(`"jobId":"${running.jobId}"`) && line.includes('Mbit/s down'),
     );
     assert.ok(
-      stopping >= 0 && result > stopping,
+      started >= 0 && stopping > started && result > stopping,
       `the result after the SIGTERM:\n${worker.slice(-30).join('\n')}`,
     );
   });
@@ -791,18 +810,10 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
         ),
       );
     const before = await ids();
-    const broken = join(temp!.path, 'broken-image');
-    mkdirSync(broken);
-    writeFileSync(
-      join(broken, 'Dockerfile'),
-      [
-        `FROM ${image(stack.config, 'app')}`,
-        '# Migrates as the app does; every role exits at once.',
-        'ENTRYPOINT ["/bin/sh", "-c", "if [ \\"$1\\" = migrate ]; then exec /usr/bin/tini -- node /app/refresher.mjs migrate; fi; echo \\"this build cannot start $1\\" >&2; exit 1", "--"]',
-        '',
-      ].join('\n'),
-    );
-    await docker('build', '-q', '-t', 'refresher-test/broken-app', broken);
+    await appImageVariant('refresher-test/broken-app', [
+      '# Migrates as the app does; every role exits at once.',
+      'ENTRYPOINT ["/bin/sh", "-c", "if [ \\"$1\\" = migrate ]; then exec /usr/bin/tini -- node /app/refresher.mjs migrate; fi; echo \\"this build cannot start $1\\" >&2; exit 1", "--"]',
+    ]);
     const upgrade = await ops.script('upgrade', [
       '--image',
       'refresher-test/broken-app',
@@ -821,18 +832,13 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
       before.worker!.split(' ')[0],
       'the worker is its previous container again',
     );
-    for (const role of ['worker', 'scheduler', 'web'])
-      assert.equal((await containerState(role)).health, 'healthy', role);
+    await appRolesAre('health', 'healthy');
   });
 
   test('npm run upgrade with a good image: each role replaced in turn and healthy, settings kept', async () => {
-    const good = join(temp!.path, 'good-image');
-    mkdirSync(good);
-    writeFileSync(
-      join(good, 'Dockerfile'),
-      `FROM ${image(stack.config, 'app')}\nLABEL io.refresher.test=upgraded\n`,
-    );
-    const id = (await docker('build', '-q', '-t', 'refresher-test/good-app', good)).trim();
+    const id = await appImageVariant('refresher-test/good-app', [
+      'LABEL io.refresher.test=upgraded',
+    ]);
     // The environment as a sorted list (Docker keeps no order); compared without printing it, as
     // it holds the deployment's secrets.
     const environment = async () =>
