@@ -131,14 +131,25 @@ async function follow(
   format: ReturnType<typeof formatter>,
   lead: (role: string) => string,
 ): Promise<number> {
+  // Ctrl-C (or a SIGTERM from a wrapper) ends the follow: the ssh children go too, and it is a
+  // normal end (exit 0), not a failure.
+  const children: ReturnType<typeof spawnOnHost>[] = [];
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+    for (const child of children) child.kill('SIGTERM');
+  };
+  process.once('SIGINT', stop).once('SIGTERM', stop);
   const codes = await Promise.all(
     streams.map(([role, name]) => {
       const child = spawnOnHost(target, dockerLogs(name, { ...flags, follow: true }), ['ignore', 'pipe', 'pipe']);
+      children.push(child);
       let stderr = '';
       child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       createInterface({ input: child.stdout! }).on('line', (line) => console.log(`${lead(role)}${format(line).text}`));
       return new Promise<number>((resolve, reject) =>
         child.on('close', (code) => {
+          if (stopped) return resolve(EXIT.ok);
           const failure = spawnFailure(target, code, stderr);
           if (failure) reject(failure);
           else resolve(code ?? EXIT.ok);

@@ -3,6 +3,7 @@
 // deployment's key (the stack's configuration names it) and the deploy's ssh options. Each
 // script runs as a person runs it (node --import tsx scripts/<name>.ts), with a known_hosts and
 // a control socket of the test's own (REFRESHER_SSH_KNOWN_HOSTS, REFRESHER_SSH_CONTROL_PATH).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../../contract/paths.ts';
@@ -80,6 +81,15 @@ export class OpsHost {
       { cwd: REPO_ROOT, env: this.env(options.env) },
     ); // prettier-ignore
     return { ...result, output: `${result.stdout}${result.stderr}` };
+  }
+
+  /** The same, left running (logs --follow); the caller kills it. */
+  spawnScript(name: string, args: string[]): ChildProcess {
+    return spawn(
+      process.execPath,
+      ['--import', 'tsx', join(REPO_ROOT, 'scripts', `${name}.ts`), '--config', this.stack.configFile, '--host', this.host(), ...args],
+      { cwd: REPO_ROOT, env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] },
+    ); // prettier-ignore
   }
 
   async stop(): Promise<void> {

@@ -38,6 +38,7 @@ interface StatusJson {
   problems: string[];
   lastSpeedtest: { engine: string } | null;
   nextRuns: { name: string | null; at: string }[];
+  certificate: { notAfter: string; daysLeft: number; issuer: string } | null;
 }
 
 async function opsStatus(): Promise<{ code: number; json: StatusJson; output: string }> {
@@ -548,6 +549,14 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
         seen.json.problems.some((p) => p.startsWith('alert TargetDown is firing')),
         seen.output,
       );
+      // The rest of the picture: the last speed test, the next runs, swag's certificate.
+      assert.equal(seen.json.lastSpeedtest?.engine, 'librespeed');
+      assert.ok(
+        seen.json.nextRuns.some((run) => run.name === 'stack test: every 20 s'),
+        seen.output,
+      );
+      assert.match(seen.json.certificate?.issuer ?? '', /Pebble/);
+      assert.ok((seen.json.certificate?.daysLeft ?? 0) > 14, seen.output);
       const lines = await ops.script('status');
       assert.match(lines.stdout, /✗ worker +exited \(0\)/);
       assert.match(lines.stdout, /✗ TargetDown \(critical\)/);
@@ -573,6 +582,22 @@ describe('the stack in Docker', { timeout: 25 * MINUTE }, () => {
       assert.match(all.stdout, new RegExp(`^${role} +\\| `, 'm'), `a line of ${role}`);
     const json = await ops.script('logs', ['scheduler', '--tail', '5', '--json']);
     assert.match(json.stdout, /^\{"level":\d+/m, '--json keeps the lines as they are');
+    // --follow: the last line, then new ones as the worker writes them (the 20 s schedule runs).
+    const follow = ops.spawnScript('logs', ['worker', '--follow', '--tail', '1']);
+    let followed = '';
+    follow.stdout!.setEncoding('utf8').on('data', (chunk: string) => (followed += chunk));
+    try {
+      await waitFor(() => followed.split('\n').filter(Boolean).length >= 3, {
+        timeoutMs: MINUTE,
+        intervalMs: 500,
+        what: 'new lines from logs --follow',
+      });
+    } finally {
+      follow.kill('SIGINT');
+    }
+    const ended = await new Promise<number | null>((resolve) => follow.on('exit', resolve));
+    assert.equal(ended, 0, 'Ctrl-C ends the follow normally');
+    assert.match(followed, /INFO: /);
     const unknown = await ops.script('logs', ['nosuch']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /"nosuch" is not a service of the deployment/);
