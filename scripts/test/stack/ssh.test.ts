@@ -15,6 +15,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { REPO_ROOT } from '../../../contract/paths.ts';
+import { validInput } from '../../../templates/test/helpers/deployment.ts';
 import { tempDir, type TempDir } from '../../../testing/files.ts';
 import { waitFor } from '../../../testing/wait.ts';
 import {
@@ -98,8 +100,9 @@ const HOLD_DEADLINE_MS = 60_000;
 
 /**
  * A running container to `docker wait` on, which holds each command's session until the test
- * stops the container. Its image is this machine's `sleep` and the libraries it loads, imported
- * from a tar: no registry and nothing to build.
+ * stops the container. It stays (stopped) until every command has returned: a `docker wait` that
+ * reaches the engine after the stop still finds it and returns at once. Its image is this
+ * machine's `sleep` and the libraries it loads, imported from a tar: no registry, nothing to build.
  */
 async function sleeper(): Promise<string> {
   const image = 'refresher-test/sleeper';
@@ -114,16 +117,7 @@ async function sleeper(): Promise<string> {
     ]);
   }
   return (
-    await must('docker', [
-      'run',
-      '-d',
-      '--rm',
-      '--network',
-      'none',
-      image,
-      '/usr/bin/sleep',
-      'infinity',
-    ])
+    await must('docker', ['run', '-d', '--network', 'none', image, '/usr/bin/sleep', 'infinity'])
   ).trim();
 }
 
@@ -157,14 +151,23 @@ async function dockerBurst(
   );
   const deadline = Date.now() + HOLD_DEADLINE_MS;
   for (;;) {
-    const count = await run('pgrep', ['-c', '-u', DEPLOY_USER, '-f', 'docker system dial-stdio']);
+    // The docker process itself, not the login shell that started it (`sh -c docker system …`).
+    const count = await run('pgrep', [
+      '-c',
+      '-u',
+      DEPLOY_USER,
+      '-f',
+      '^(\\S*/)?docker system dial-stdio$',
+    ]);
     const open = Number(count.stdout.trim()) || 0;
     peakSessions = Math.max(peakSessions, open);
     if (open + settled >= PARALLEL || Date.now() > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   await must('docker', ['kill', container]);
-  return { outcomes: await commands, peakSessions };
+  const outcomes = await commands;
+  await must('docker', ['rm', container]);
+  return { outcomes, peakSessions };
 }
 
 /** `options` less the `-o Name=…` pairs of `names`. */
@@ -457,6 +460,50 @@ describe(
         `# stock limits, shared, docker: ${failures(burst.result.outcomes).length} of ${PARALLEL} failed, ${JSON.stringify(burst.counts)}`,
       );
       assert.ok(burst.counts.refused! > 0, 'sshd refused none of the docker sessions');
+    });
+
+    test('an ops script over this sshd: a host without the deployment, and a key the host refuses, each one line with its exit code', async () => {
+      // A deployment of this key pair; nothing of it runs behind this sshd.
+      const config = file('ops.config.json');
+      writeFileSync(
+        config,
+        JSON.stringify(validInput(file('id_deploy.pub'), { name: 'refresher-ssh-test' })),
+      );
+      await keygen('stranger', file('id_stranger'));
+      const strangerConfig = file('stranger.config.json');
+      writeFileSync(
+        strangerConfig,
+        JSON.stringify(validInput(file('id_stranger.pub'), { name: 'refresher-ssh-test' })),
+      );
+      const status = (configFile: string, controlDir: string) => {
+        mkdirSync(file(controlDir), { recursive: true, mode: 0o700 });
+        return run(
+          process.execPath,
+          ['--import', 'tsx', join(REPO_ROOT, 'scripts/status.ts'), '--config', configFile, '--host', `${DEPLOY_USER}@127.0.0.1:${hardened.port}`],
+          { cwd: REPO_ROOT, env: { ...clientEnv(), REFRESHER_SSH_KNOWN_HOSTS: file('known_hosts'), REFRESHER_SSH_CONTROL_PATH: file(`${controlDir}/%C`) } },
+        );
+      }; // prettier-ignore
+      const empty = await status(config, 'cm-ops');
+      assert.equal(empty.code, 4, empty.stderr);
+      assert.match(
+        empty.stderr,
+        /^status: no container of the deployment "refresher-ssh-test" on 127\.0\.0\.1: deploy it first/m,
+      );
+      const refused = await status(strangerConfig, 'cm-stranger');
+      assert.equal(refused.code, 3, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /^status: deploy@127\.0\.0\.1:\d+ refused the key .*id_stranger: is it the private half of vm\.sshPublicKeyPath/m,
+      );
+      await run('ssh', [
+        '-o',
+        `ControlPath=${file('cm-ops/%C')}`,
+        '-p',
+        String(hardened.port),
+        '-O',
+        'exit',
+        `${DEPLOY_USER}@127.0.0.1`,
+      ]);
     });
 
     test('MaxAuthTries 3: with three other keys in an agent, only IdentitiesOnly gets the deploy key tried', async () => {
