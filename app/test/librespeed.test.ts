@@ -232,6 +232,25 @@ describe('librespeed engine', () => {
     assert.ok(Date.now() - started < 3_000);
   });
 
+  test('an abort while the client address is asked for stops the test at once too', async () => {
+    const controller = new AbortController();
+    // The abort arrives while the engine waits for getIP, whose failure it only logs.
+    const port = await serve(
+      scripted({
+        'garbage.php': (_request, response) => response.end(Buffer.alloc(1024)),
+        'empty.php': (request, response) => request.resume().on('end', () => response.end()),
+        'getIP.php': () => controller.abort(new Error('stop now')),
+      }),
+    );
+    const started = Date.now();
+    await rejectsWith(
+      engineFor(port).run(quick({ servers: [`http://127.0.0.1:${port}/`], durationMs: 10_000, signal: controller.signal })),
+      'timeout',
+      /^the LibreSpeed speed test was stopped before it finished: stop now$/,
+    );
+    assert.ok(Date.now() - started < 3_000, `stopped after ${Date.now() - started} ms`);
+  }); // prettier-ignore
+
   test('server lists: LibreSpeed format accepted, anything else refused naming the URL', async () => {
     const port = await serve(
       scripted({
