@@ -351,10 +351,15 @@ describe(
           0,
           'sshd refused a session: MaxSessions is too low for the client',
         );
-        assert.ok(
-          counts.connections! < PARALLEL / 2,
-          `${counts.connections} connections for ${PARALLEL} commands: they do not share one`,
-        );
+        // With no master yet, every ssh that starts before the first one has bound the control
+        // socket opens a connection of its own (ControlMaster=auto is first come, first served):
+        // how many depends on the machine's speed, and MaxStartups is what lets them all in.
+        // Once a master is up, the commands must be its sessions.
+        if (round === 'master up')
+          assert.ok(
+            counts.connections! < PARALLEL / 2,
+            `${counts.connections} connections for ${PARALLEL} commands with a master up: they do not share it`,
+          );
       }
       const check = await run(
         'ssh',
