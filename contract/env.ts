@@ -2,6 +2,7 @@
 // the leaf module because three layers must agree on it: the app parses it at start
 // (app/src/config.ts), the service catalogue sets it per container (templates/catalogue/, where a
 // misspelt name is a compile error), and the tests check the rendered compose file against it.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { PORTS } from './ports.ts';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from './shutdown.ts';
@@ -31,6 +32,33 @@ const url = (protocols: string[]) =>
     { message: `expected a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}` },
   );
 
+/**
+ * Comma-separated networks in CIDR notation (a bare address is one host), or `none`: an empty
+ * value already means "the default", so "no networks" needs a word of its own.
+ */
+const cidrList = z.string().transform((value, ctx) => {
+  if (value.trim() === 'none') return [];
+  const message = 'expected comma-separated networks such as 127.0.0.0/8,::1/128, or none';
+  const items = value.split(',').map((item) => item.trim());
+  const cidrs: string[] = [];
+  for (const item of items) {
+    const [address = '', bits, ...rest] = item.split('/');
+    const family = isIP(address);
+    const max = family === 6 ? 128 : 32;
+    if (
+      !family ||
+      rest.length ||
+      (bits !== undefined && !/^\d{1,3}$/.test(bits)) ||
+      Number(bits) > max
+    ) {
+      ctx.addIssue({ code: 'custom', message: `${message} ("${item}" is not one)` });
+      return z.NEVER;
+    }
+    cidrs.push(bits === undefined ? `${address}/${max}` : item);
+  }
+  return cidrs;
+});
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const envSchema = z.object({
@@ -46,11 +74,15 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, dot, dash or underscore')
     .default(DEFAULT_QUEUE_PREFIX),
 
-  HOST: z.string().min(1, 'expected a host name or address').default('0.0.0.0'),
+  /**
+   * Loopback by default: `npm start` on a laptop serves nobody else. The containers set 0.0.0.0
+   * (the catalogue), where only the reverse proxy publishes a port.
+   */
+  HOST: z.string().min(1, 'expected a host name or address').default('127.0.0.1'),
   PORT: port.default(PORTS.web),
   /** Prometheus metrics of this role; never the public port. */
   METRICS_PORT: port.default(PORTS.metrics),
-  METRICS_HOST: z.string().min(1, 'expected a host name or address').default('0.0.0.0'),
+  METRICS_HOST: z.string().min(1, 'expected a host name or address').default('127.0.0.1'),
 
   /**
    * Jobs one worker runs at once on the default queue (speedtests always run one at a time).
@@ -157,6 +189,27 @@ export const envSchema = z.object({
     .default('/speedtest'),
   /** Requests per minute one client address may make to the target (a test makes a few dozen). */
   SPEEDTEST_TARGET_RATE_LIMIT: positiveInt.default(600),
+  /**
+   * Garbage and empty transfers one client address may have open at once; more are answered 429.
+   * LibreSpeed's browser client opens up to 6 download streams, the librespeed engine
+   * SPEEDTEST_STREAMS (6); 2 more cover one direction's streams still closing as the next opens.
+   */
+  SPEEDTEST_TARGET_MAX_STREAMS: positiveInt
+    .pipe(z.number().max(64, 'expected at most 64'))
+    .default(8),
+  /**
+   * MiB (download plus upload) one client address may move through the target per minute,
+   * counted as they flow: a transfer that runs past it is cut off. 4096 lets one honest test at
+   * 1 Gbit/s through (LibreSpeed's browser client: 15 s each way, 3.5 GiB).
+   */
+  SPEEDTEST_TARGET_MIB_PER_MINUTE: positiveInt
+    .pipe(z.number().max(1_048_576, 'expected at most 1048576 (1 TiB)'))
+    .default(4096),
+  /**
+   * Client networks exempt from the target's limits, comma-separated CIDRs or `none`: loopback
+   * by default; the deployment adds the containers' network, where the worker's self-test is from.
+   */
+  SPEEDTEST_TARGET_UNLIMITED_CIDRS: cidrList.default(['127.0.0.0/8', '::1/128']),
 
   /**
    * The official Ookla `speedtest` CLI the `ookla` engine runs. Absolute, because the worker's

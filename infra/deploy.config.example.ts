@@ -79,6 +79,10 @@ export default defineDeployment({
     servers: [], // LibreSpeed backend URLs or Ookla server ids; empty: the engine chooses
     // Setting this to true accepts Ookla's licence, terms and GDPR notice for this deployment.
     acceptOoklaLicense: false,
+    // true: anyone may run a speed test against this VM at speed.<domain>/speedtest/ (LibreSpeed's
+    // endpoints). Every byte their tests download is egress you pay for, so it is off: swag then
+    // answers 404 there. The scheduled self-test reaches the web container directly either way.
+    publicTarget: false,
   },
 
   // Alert when a speed test measures less than this (the link you pay for, minus a margin).

@@ -447,6 +447,13 @@ export function deploymentSchema(baseDir: string) {
           .default([]),
         /** Accepts Ookla's licence, terms and GDPR notice on your behalf (OOKLA_ACCEPT_LICENSE). */
         acceptOoklaLicense: z.boolean({ error: 'expected true or false' }).default(false),
+        /**
+         * Whether swag proxies the built-in speed test target (/speedtest/) from the internet, so
+         * anyone may measure against this VM; false: it answers 404 there. The worker's self-test
+         * reaches the web container directly and works either way. Every byte a visitor's test
+         * downloads is egress the VM's owner pays for, hence opt-in (limits: docs/speedtest.md).
+         */
+        publicTarget: z.boolean({ error: 'expected true or false' }).default(false),
       }),
       alerts: z.strictObject({
         /** A speed test measuring less than this fires SpeedtestBelowFloor (prometheus/rules.ts). */

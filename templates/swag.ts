@@ -10,7 +10,8 @@
 //   resolver.conf  Docker's DNS (127.0.0.11), so upstream names resolve per request and a
 //                  container that restarts with a new address is found again
 // and add what is specific to this service: HSTS, body-size limits, the unbuffered speed test
-// target, and basic auth in front of the queue board and Prometheus.
+// target (or, unless speedtest.publicTarget, a 404 in its place), and basic auth in front of the
+// queue board and Prometheus.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,28 +64,49 @@ export function renderSwagGate(): string {
 
 /**
  * Fills `{{name}}` placeholders. A line holding a list placeholder is repeated once per item
- * (`listen {{listen_https}};` becomes one listen line per address). Unknown names are an error,
- * so a typo in a source never reaches nginx.
+ * (`listen {{listen_https}};` becomes one listen line per address). A line that is only
+ * `{{#flag}}` or `{{^flag}}` opens a section, kept when the boolean `flag` is true (`#`) or false
+ * (`^`), which a line `{{/flag}}` closes; the three lines themselves are dropped. Unknown names,
+ * a section over a value that is not a boolean, and unclosed sections are errors, so a typo in a
+ * source never reaches nginx.
  */
 export function fillTemplate(
   template: string,
-  values: Record<string, string | string[]>,
+  values: Record<string, string | string[] | boolean>,
   name: string,
 ): string {
-  return template
-    .split('\n')
-    .flatMap((line) => {
-      const names = [...line.matchAll(/\{\{(\w+)\}\}/g)].map((match) => match[1]!);
-      for (const key of names)
-        if (!(key in values)) throw new Error(`${name}: unknown placeholder {{${key}}}`);
-      const list = names.find((key) => Array.isArray(values[key]));
-      const fill = (item?: string) =>
-        line.replace(/\{\{(\w+)\}\}/g, (_, key: string) =>
-          key === list ? item! : (values[key] as string),
-        );
-      return list ? (values[list] as string[]).map((item) => fill(item)) : [fill()];
-    })
-    .join('\n');
+  const known = (key: string) => {
+    if (!(key in values)) throw new Error(`${name}: unknown placeholder {{${key}}}`);
+    return values[key]!;
+  };
+  const open: { key: string; sigil: string; keep: boolean }[] = [];
+  const lines = template.split('\n').flatMap((line) => {
+    const section = /^\s*\{\{([#^/])(\w+)\}\}\s*$/.exec(line);
+    if (section) {
+      const [, sigil, key] = section as unknown as [string, string, string];
+      if (typeof known(key) !== 'boolean')
+        throw new Error(`${name}: section {{${sigil}${key}}} needs a true or false value`);
+      if (sigil === '/') {
+        if (open.pop()?.key !== key) throw new Error(`${name}: {{/${key}}} closes no section`);
+      } else open.push({ key, sigil, keep: values[key] === (sigil === '#') });
+      return [];
+    }
+    if (!open.every((s) => s.keep)) return [];
+    const names = [...line.matchAll(/\{\{(\w+)\}\}/g)].map((match) => match[1]!);
+    for (const key of names)
+      if (typeof known(key) === 'boolean')
+        throw new Error(`${name}: {{${key}}} is a true or false value, for sections only`);
+    const list = names.find((key) => Array.isArray(values[key]));
+    const fill = (item?: string) =>
+      line.replace(/\{\{(\w+)\}\}/g, (_, key: string) =>
+        key === list ? item! : (values[key] as string),
+      );
+    return list ? (values[list] as string[]).map((item) => fill(item)) : [fill()];
+  });
+  const unclosed = open.at(-1);
+  if (unclosed)
+    throw new Error(`${name}: section {{${unclosed.sigil}${unclosed.key}}} is never closed`);
+  return lines.join('\n');
 }
 
 /** Renders every site conf, keyed by its path in the render output. */
@@ -119,6 +141,7 @@ export function renderSite(
       hsts: HSTS,
       speedtest_path: SPEEDTEST_PATH,
       speedtest_max_body: SPEEDTEST_MAX_BODY,
+      speedtest_public: config.speedtest.publicTarget,
     },
     `swag/${site}.subdomain.conf`,
   );

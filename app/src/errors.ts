@@ -64,3 +64,8 @@ export function isConnectionError(error: unknown): boolean {
     CONNECTION_MESSAGES.test(String((error as Error)?.message))
   );
 }
+
+/** The signed-in user may not do this (403 in the API and the portal). */
+export class ForbiddenError extends Error {
+  override name = 'ForbiddenError';
+}

@@ -67,6 +67,9 @@ async function startWeb(
       ? {
           path: config.SPEEDTEST_TARGET_PATH,
           rateLimitPerMinute: config.SPEEDTEST_TARGET_RATE_LIMIT,
+          maxStreams: config.SPEEDTEST_TARGET_MAX_STREAMS,
+          mibPerMinute: config.SPEEDTEST_TARGET_MIB_PER_MINUTE,
+          unlimitedCidrs: config.SPEEDTEST_TARGET_UNLIMITED_CIDRS,
         }
       : undefined,
   });

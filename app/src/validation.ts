@@ -1,6 +1,6 @@
 // One error type for bad input anywhere (API bodies, admin forms, task kwargs, CLI flags): it
 // carries every problem with the field it belongs to, so callers can show all of them at once.
-import type { z } from 'zod';
+import { z } from 'zod';
 
 export interface FieldIssue {
   path: string;
@@ -33,3 +33,27 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.
   if (!parsed.success) throw new ValidationError(issuesOf(parsed.error));
   return parsed.data;
 }
+
+// Bounds that keep every value inside its PostgreSQL column: a number past them is a 400 naming
+// the field, never an overflow error from the database (a 500).
+
+/** PostgreSQL's integer (int4). */
+export const INT4_MAX = 2_147_483_647;
+
+/** A row id of an integer (serial) column, from a query string or a form. */
+export const int4Id = () =>
+  z.coerce
+    .number()
+    .int('expected a whole number')
+    .positive('expected a number greater than 0')
+    .max(INT4_MAX, `expected at most ${INT4_MAX}`);
+
+const EARLIEST = new Date('1970-01-01T00:00:00.000Z');
+const LATEST = new Date('9999-12-31T23:59:59.999Z');
+
+/** A time as people and scripts write it (ISO 8601), between 1970 and the year 9999. */
+export const boundedDate = () =>
+  z.coerce
+    .date({ error: 'expected a date and time (ISO 8601, e.g. 2026-12-04T09:30:00Z)' })
+    .min(EARLIEST, 'expected a time in 1970 or later')
+    .max(LATEST, 'expected a time before the year 10000');

@@ -15,6 +15,7 @@ const ALL_MIGRATIONS = [
   '0002-seed-periodic-tasks',
   '0003-seed-speedtest-schedule',
   '0004-speedtest-daily',
+  '0005-drop-account-lockout',
 ];
 
 const APP_TABLES = [

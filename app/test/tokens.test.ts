@@ -27,7 +27,7 @@ describe('API tokens', () => {
     env = await createTestEnv();
     user = await createUser(env.db, { username: 'grace', password: 'a long enough password' });
     const app = express();
-    app.use(bearerAuth(env.db));
+    app.use(bearerAuth(env.db, env.log));
     app.get('/whoami', (_request, response) => {
       const who = response.locals.user as User | undefined;
       response.json({ user: who?.username ?? null });

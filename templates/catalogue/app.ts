@@ -73,6 +73,7 @@ export function migrateService(config: DeploymentConfig): ServiceSpec {
 }
 
 export function webService(config: DeploymentConfig): ServiceSpec {
+  const net = networkPlan(config);
   return appRole(config, {
     name: 'web',
     description: 'The web role: admin portal, API, queue board, speed test target',
@@ -82,7 +83,13 @@ export function webService(config: DeploymentConfig): ServiceSpec {
       HOST: '0.0.0.0',
       PORT: String(PORTS.web),
       // Believe X-Forwarded-For/-Proto from swag's fixed address only, never from clients.
-      TRUST_PROXY: networkPlan(config).swagAddress,
+      TRUST_PROXY: net.swagAddress,
+      // The worker's self-test comes straight from its container (the worker's SPEEDTEST_SELF_URL)
+      // with an address from the network's dynamic range: exempt from the target's per-client
+      // limits, so it measures at full speed. Internet clients come through swag, and the app
+      // sees their own addresses (TRUST_PROXY); swag's .10 and the gateway's .1 are outside the
+      // range too, so nothing from outside is exempt.
+      SPEEDTEST_TARGET_UNLIMITED_CIDRS: `127.0.0.0/8,::1/128,${net.ipRange}`,
       SESSION_SECRET: { secret: 'sessionSecret' },
       ADMIN_USERNAME: config.admin.username,
       ADMIN_PASSWORD: { secret: 'appAdminPassword' },

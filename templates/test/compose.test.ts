@@ -2,6 +2,7 @@
 // publishes a port on a public address, and every container has what production needs.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { BlockList } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
@@ -191,6 +192,26 @@ describe('compose file and service catalogue', () => {
       'the app trusts exactly swag',
     );
     assert.equal(web.SESSION_SECRET, secrets.sessionSecret);
+    // The speed test target's limits spare the worker's self-test (from the network's dynamic
+    // range) but nothing from outside: not swag, through which every internet client comes, nor
+    // the gateway.
+    assert.equal(web.SPEEDTEST_TARGET_UNLIMITED_CIDRS, '127.0.0.0/8,::1/128,172.28.0.128/25');
+    const unlimited = new BlockList();
+    const cidrs = envSchema.shape.SPEEDTEST_TARGET_UNLIMITED_CIDRS.parse(
+      web.SPEEDTEST_TARGET_UNLIMITED_CIDRS,
+    );
+    for (const cidr of cidrs) {
+      const [address, bits] = cidr.split('/');
+      unlimited.addSubnet(address!, Number(bits), address!.includes(':') ? 'ipv6' : 'ipv4');
+    }
+    for (const [address, exempt] of [
+      ['172.28.0.130', true],
+      ['172.28.0.254', true],
+      ['172.28.0.10', false],
+      ['172.28.0.1', false],
+      ['203.0.113.9', false],
+    ] as const)
+      assert.equal(unlimited.check(address), exempt, address);
     const worker = resolveEnvironment(byName.get('worker')!, secrets);
     assert.equal(worker.HEALTHCHECK_URL, 'http://web:3000/healthz');
     assert.equal(worker.SPEEDTEST_SELF_URL, 'http://web:3000/speedtest/');

@@ -52,6 +52,7 @@ describe('deployment configuration', () => {
     assert.equal(config.vm.dataDiskGiB, 0);
     assert.equal(config.speedtest.intervalMinutes, 30);
     assert.equal(config.speedtest.acceptOoklaLicense, false);
+    assert.equal(config.speedtest.publicTarget, false, 'the speed test target is opt-in');
     assert.deepEqual(config.retention, { resultsDays: 365, prometheusDays: 30 });
     assert.equal(config.admin.username, 'admin');
     assert.equal(config.basicAuth.username, 'ops');
@@ -84,7 +85,7 @@ describe('deployment configuration', () => {
         osDiskGiB: 10,
       },
       timezone: 'Mars/Olympus',
-      speedtest: { engine: 'fast', intervalMinutes: 1 },
+      speedtest: { engine: 'fast', intervalMinutes: 1, publicTarget: 'yes' },
       alerts: { downloadFloorMbps: 'fifty', uploadFloorMbps: -1 },
       images: {
         postgres: 'postgres:latest',
@@ -111,6 +112,7 @@ describe('deployment configuration', () => {
       timezone: /IANA time zone/,
       'speedtest.engine': /librespeed/,
       'speedtest.intervalMinutes': /at least 5/,
+      'speedtest.publicTarget': /expected true or false/,
       'alerts.downloadFloorMbps': /^expected a number/,
       'alerts.uploadFloorMbps': /more than 0/,
       'images.postgres': /"latest" is not a version/,

@@ -2,7 +2,8 @@
 // accepts them, and end to end, in front of the running web role on loopback, they redirect to
 // HTTPS, send HSTS once, pass websockets, guard the queue board and Prometheus with the generated
 // basic-auth credentials, stream large uploads to the speed test target only, and let the app see
-// the client's scheme and address (its Secure session cookie works through the proxy).
+// the client's scheme and address (its Secure session cookie works through the proxy). Unless the
+// deployment makes the target public, nginx answers 404 for it and the web role never sees it.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -48,10 +49,30 @@ describe('filling the swag/ sources', () => {
       () => fillTemplate('x {{nope}}', {}, 'swag/x.conf'),
       /swag\/x\.conf: unknown placeholder \{\{nope\}\}/,
     );
+  });
+
+  test('sections keep their lines for true ({{#flag}}) or false ({{^flag}}); mistakes are refused', () => {
+    const source = 'a\n  {{#on}}\n  b {{x}}\n  {{/on}}\n  {{^on}}\n  c\n  {{/on}}\nd';
+    assert.equal(fillTemplate(source, { on: true, x: 'X' }, 't'), 'a\n  b X\nd');
+    assert.equal(fillTemplate(source, { on: false, x: 'X' }, 't'), 'a\n  c\nd');
+    assert.throws(() => fillTemplate('{{#nope}}\n{{/nope}}', {}, 't'), /unknown placeholder/);
+    assert.throws(() => fillTemplate('{{#x}}\n{{/x}}', { x: 'X' }, 't'), /needs a true or false/);
+    assert.throws(
+      () => fillTemplate('{{#on}}\nb', { on: true }, 't'),
+      /\{\{#on\}\} is never closed/,
+    );
+    assert.throws(() => fillTemplate('{{/on}}', { on: true }, 't'), /closes no section/);
+    assert.throws(() => fillTemplate('b {{on}}', { on: true }, 't'), /for sections only/);
+  });
+
+  test('no unfilled placeholder is left in any site, with the target public or not', () => {
     const fixture = configFixture();
     try {
-      for (const content of renderSwagSites(fixture.config()).values())
-        assert.doesNotMatch(content, /\{\{|\}\}/);
+      for (const publicTarget of [false, true]) {
+        const config = fixture.config({ speedtest: { engine: 'librespeed', publicTarget } });
+        for (const content of renderSwagSites(config).values())
+          assert.doesNotMatch(content, /\{\{|\}\}/);
+      }
     } finally {
       fixture.remove();
     }
@@ -70,6 +91,10 @@ describe('nginx -t on the rendered site confs', () => {
         fixture.config({
           subdomains: { speedtester: 'speedtest', grafana: 'dash', prometheus: undefined },
         }),
+      ],
+      [
+        'public-target',
+        fixture.config({ speedtest: { engine: 'librespeed', publicTarget: true } }),
       ],
     ] as const) {
       const root = join(fixture.path, name);
@@ -131,7 +156,8 @@ describe('end to end: nginx with a self-signed certificate in front of the web r
   let sessionCookie = '';
 
   before(async () => {
-    config = fixture.config();
+    // The target public, so its location is proxied (the default, not public, is tested below).
+    config = fixture.config({ speedtest: { engine: 'librespeed', publicTarget: true } });
     secrets = generateSecrets();
     database = await migratedDatabase();
     const [webPort, metricsPort, upstreamPort] = [
@@ -445,6 +471,100 @@ describe('end to end: nginx with a self-signed certificate in front of the web r
     const download = await send('speedtester', '/speedtest/garbage?ckSize=4');
     assert.equal(download.status, 200);
     assert.equal(Buffer.byteLength(download.body, 'latin1') > 0, true);
+  });
+});
+
+describe('the speed test target not public (the default): nginx answers 404 for it', () => {
+  const fixture = configFixture();
+  const seen: string[] = [];
+  let standIn: SwagStandIn;
+  let nginx: RunningNginx | undefined;
+  let upstream: Server | undefined;
+  let httpsPort: number;
+
+  before(async () => {
+    const config = fixture.config();
+    assert.equal(config.speedtest.publicTarget, false);
+    const upstreamPort = await freePort();
+    httpsPort = await freePort();
+    upstream = createServer((request, response) => {
+      seen.push(request.url ?? '');
+      response.end('from the web role');
+    });
+    await new Promise<void>((resolve) => upstream!.listen(upstreamPort, '127.0.0.1', resolve));
+    standIn = writeSwagStandIn(join(fixture.path, 'swag'), config.domain);
+    const sites = renderSwagSites(config, {
+      configRoot: standIn.configRoot,
+      listenHttp: [`127.0.0.1:${await freePort()}`],
+      listenHttps: [`127.0.0.1:${httpsPort} ssl`],
+      upstreams: { speedtester: `127.0.0.1:${upstreamPort}` },
+    });
+    const speed = sites.get(RENDERED.swagSite('speed'))!;
+    assert.doesNotMatch(speed, /proxy_request_buffering/, 'no proxied target location');
+    writeFileSync(join(standIn.proxyConfs, 'speed.subdomain.conf'), speed);
+    nginx = await startNginx(standIn, httpsPort);
+  });
+
+  after(async () => {
+    await nginx?.stop();
+    await new Promise<void>((resolve) => (upstream ? upstream.close(() => resolve()) : resolve()));
+    fixture.remove();
+  });
+
+  function get(path: string): Promise<Reply> {
+    const host = 'speed.example.test';
+    return new Promise((resolve, reject) => {
+      const request = httpsRequest(
+        {
+          host: '127.0.0.1',
+          port: httpsPort,
+          localAddress: CLIENT_ADDRESS,
+          path,
+          headers: { host },
+          servername: host,
+          ca: readFileSync(standIn.certificate),
+        },
+        (response) => {
+          let body = '';
+          response.setEncoding('latin1');
+          response.on('data', (chunk: string) => (body += chunk));
+          response.on('end', () =>
+            resolve({
+              status: response.statusCode ?? 0,
+              headers: response.headers,
+              rawHeaders: response.rawHeaders,
+              body,
+            }),
+          );
+        },
+      );
+      request.on('error', reject);
+      request.end();
+    });
+  }
+
+  test('every spelling of the target path is 404 with HSTS, and never reaches the web role', async () => {
+    for (const path of [
+      '/speedtest/garbage?ckSize=4',
+      '/speedtest/garbage.php?ckSize=4',
+      '/speedtest/empty',
+      '/speedtest/getIP',
+      '/speedtest',
+      '/SpeedTest/garbage',
+      '//speedtest/garbage',
+      '/speed%74est/garbage',
+      '/admin/../speedtest/garbage',
+    ]) {
+      const reply = await get(path);
+      assert.equal(reply.status, 404, `${path}: ${reply.body}`);
+      assert.equal(reply.headers['strict-transport-security'], HSTS, path);
+    }
+    assert.deepEqual(seen, []);
+    // Everything else is proxied as before.
+    const health = await get('/healthz');
+    assert.equal(health.status, 200);
+    assert.equal(health.body, 'from the web role');
+    assert.deepEqual(seen, ['/healthz']);
   });
 });
 

@@ -8,6 +8,7 @@ import * as initialSchema from './migrations/0001-initial-schema.ts';
 import * as seedPeriodicTasks from './migrations/0002-seed-periodic-tasks.ts';
 import * as seedSpeedtestSchedule from './migrations/0003-seed-speedtest-schedule.ts';
 import * as speedtestDaily from './migrations/0004-speedtest-daily.ts';
+import * as dropAccountLockout from './migrations/0005-drop-account-lockout.ts';
 
 export type Migration = MigrationFn<Sequelize>;
 
@@ -16,6 +17,7 @@ const MIGRATIONS: Array<{ name: string; up: Migration; down: Migration }> = [
   { name: '0002-seed-periodic-tasks', ...seedPeriodicTasks },
   { name: '0003-seed-speedtest-schedule', ...seedSpeedtestSchedule },
   { name: '0004-speedtest-daily', ...speedtestDaily },
+  { name: '0005-drop-account-lockout', ...dropAccountLockout },
 ];
 
 export function createMigrator(sequelize: Sequelize, log?: Logger): Umzug<Sequelize> {

@@ -148,8 +148,6 @@ class UserBase extends Model<InferAttributes<UserBase>, InferCreationAttributes<
   declare passwordHash: string;
   declare isAdmin: CreationOptional<boolean>;
   declare isActive: CreationOptional<boolean>;
-  declare failedLogins: CreationOptional<number>;
-  declare lockedUntil: CreationOptional<Date | null>;
   declare lastLoginAt: CreationOptional<Date | null>;
   declare createdAt: CreationOptional<Date>;
   declare updatedAt: CreationOptional<Date>;
@@ -328,8 +326,6 @@ export function initModels(sequelize: Sequelize) {
       passwordHash: { type: TEXT, allowNull: false },
       isAdmin: { type: BOOLEAN, allowNull: false, defaultValue: false },
       isActive: { type: BOOLEAN, allowNull: false, defaultValue: true },
-      failedLogins: { type: INTEGER, allowNull: false, defaultValue: 0 },
-      lockedUntil: { type: DATE },
       lastLoginAt: { type: DATE },
       createdAt: now(),
       updatedAt: now(),

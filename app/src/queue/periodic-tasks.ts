@@ -4,12 +4,18 @@ import { randomUUID } from 'node:crypto';
 import { UniqueConstraintError } from 'sequelize';
 import type { Database } from '../db/index.ts';
 import { NotFoundError } from '../errors.ts';
+import { assertMayRun, assertScheduleAllowed, type Actor } from '../tasks/permissions.ts';
 import type { PeriodicTask } from '../db/models.ts';
 import type { QueueName, TaskRegistry } from '../tasks/registry.ts';
 import { issuesOf, parseOrThrow, ValidationError } from '../validation.ts';
 import { jobOptions, type Queues } from './queues.ts';
 import { periodicTaskFields, periodicTaskSchema, rowToSpec, specToColumns } from './schedule.ts';
 
+/**
+ * The schedules, read and written with the task registry's checks. Each write takes the signed-in
+ * user who asks (tasks/permissions.ts decides what a non-admin may do); without one, it acts for
+ * the system.
+ */
 export class PeriodicTasks {
   readonly #db: Database;
   readonly #registry: TaskRegistry;
@@ -21,13 +27,15 @@ export class PeriodicTasks {
     this.#queues = queues;
   }
 
-  async create(input: unknown): Promise<PeriodicTask> {
+  async create(input: unknown, actor?: Actor): Promise<PeriodicTask> {
     const spec = parseOrThrow(periodicTaskSchema(this.#registry), input);
+    assertMayRun(this.#registry, actor, spec.task, spec.kwargs);
+    assertScheduleAllowed(actor, spec.schedule);
     return this.#saving(() => this.#db.models.PeriodicTask.create(specToColumns(spec)));
   }
 
   /** Applies a partial change; the result is validated as a whole, as if it were created anew. */
-  async update(id: number, patch: unknown): Promise<PeriodicTask> {
+  async update(id: number, patch: unknown, actor?: Actor): Promise<PeriodicTask> {
     if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
       throw new ValidationError([{ path: '', message: 'expected an object of fields to change' }]);
     }
@@ -38,15 +46,22 @@ export class PeriodicTasks {
       );
     }
     const row = await this.get(id);
+    assertMayRun(this.#registry, actor, row.task);
     const spec = parseOrThrow(periodicTaskSchema(this.#registry), { ...rowToSpec(row), ...patch });
+    // What the user changes is checked; what an admin set before stays (a user may still pause
+    // an admin's frequent schedule, or rename it).
+    if ('task' in patch || 'kwargs' in patch)
+      assertMayRun(this.#registry, actor, spec.task, spec.kwargs);
+    if ('schedule' in patch) assertScheduleAllowed(actor, spec.schedule);
     return this.#saving(() => row.update({ ...specToColumns(spec), updatedAt: new Date() }));
   }
 
-  async setEnabled(id: number, enabled: boolean): Promise<PeriodicTask> {
-    return this.update(id, { enabled });
+  async setEnabled(id: number, enabled: boolean, actor?: Actor): Promise<PeriodicTask> {
+    return this.update(id, { enabled }, actor);
   }
 
-  async remove(id: number): Promise<void> {
+  async remove(id: number, actor?: Actor): Promise<void> {
+    if (actor) assertMayRun(this.#registry, actor, (await this.get(id)).task);
     const deleted = await this.#db.models.PeriodicTask.destroy({ where: { id } });
     if (!deleted) throw new NotFoundError(`periodic task ${id} does not exist`);
   }
@@ -58,8 +73,9 @@ export class PeriodicTasks {
   }
 
   /** Queues one immediate run of the periodic task, whatever its schedule or enabled flag say. */
-  async runNow(id: number): Promise<string> {
+  async runNow(id: number, actor?: Actor): Promise<string> {
     const row = await this.get(id);
+    assertMayRun(this.#registry, actor, row.task);
     return enqueueTask(this.#db, this.#registry, this.#queues, row.task, row.kwargs, {
       periodicTaskId: row.id,
       priority: row.priority,

@@ -2,7 +2,7 @@
 // preview an editor shows before saving: the words and the next run times.
 import cronstrue from 'cronstrue';
 import { z } from 'zod';
-import { parseOrThrow } from '../validation.ts';
+import { boundedDate, parseOrThrow } from '../validation.ts';
 import {
   nextRunTimes,
   periodicTaskFields,
@@ -35,8 +35,8 @@ export function describeSchedule(schedule: Schedule): string {
 export const schedulePreviewInput = z
   .object({
     schedule: scheduleSchema,
-    startTime: z.coerce.date().nullable().default(null),
-    expiresAt: z.coerce.date().nullable().default(null),
+    startTime: boundedDate().nullable().default(null),
+    expiresAt: boundedDate().nullable().default(null),
     oneOff: z.boolean().default(false),
     count: z.int().min(1).max(50).default(5),
   })

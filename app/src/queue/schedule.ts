@@ -5,6 +5,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import type { IntervalPeriod, PeriodicTask } from '../db/models.ts';
 import { QUEUE_NAMES, type TaskRegistry } from '../tasks/registry.ts';
+import { boundedDate, INT4_MAX } from '../validation.ts';
 import type { SchedulerRepeat } from './bullmq-internals.ts';
 
 const PERIOD_MS: Record<IntervalPeriod, number> = {
@@ -13,6 +14,8 @@ const PERIOD_MS: Record<IntervalPeriod, number> = {
   hours: 3_600_000,
   days: 86_400_000,
 };
+/** The longest interval: ten years (longer is a clocked, one-off task). */
+const MAX_INTERVAL_DAYS = 3_650;
 const CRON_FIELDS = ['minute', 'hour', 'day-of-month', 'month', 'day-of-week'] as const;
 /** BullMQ's highest priority number (lower runs first; none means before any prioritised job). */
 const MAX_PRIORITY = 2_097_152;
@@ -58,10 +61,17 @@ export const scheduleSchema = z.discriminatedUnion('type', [
   z
     .object({
       type: z.literal('interval'),
-      every: z.int('expected a whole number').positive('expected a number greater than 0'),
+      every: z
+        .int('expected a whole number')
+        .positive('expected a number greater than 0')
+        .max(INT4_MAX, `expected at most ${INT4_MAX}`),
       period: z.enum(['days', 'hours', 'minutes', 'seconds']),
     })
-    .strict(),
+    .strict()
+    .refine((value) => value.every * PERIOD_MS[value.period] <= MAX_INTERVAL_DAYS * 86_400_000, {
+      path: ['every'],
+      message: `expected an interval of at most ${MAX_INTERVAL_DAYS} days`,
+    }),
   z
     .object({
       type: z.literal('crontab'),
@@ -76,11 +86,11 @@ export const scheduleSchema = z.discriminatedUnion('type', [
       const problem = crontabProblem(value.expression, value.timezone);
       if (problem) ctx.addIssue({ code: 'custom', path: ['expression'], message: problem });
     }),
-  z.object({ type: z.literal('clocked'), at: z.coerce.date() }).strict(),
+  z.object({ type: z.literal('clocked'), at: boundedDate() }).strict(),
 ]);
 export type Schedule = z.output<typeof scheduleSchema>;
 
-const optionalDate = z.coerce.date().nullable().default(null);
+const optionalDate = boundedDate().nullable().default(null);
 
 /** The periodic task as a user writes it. Checks that need the task registry are added below. */
 export const periodicTaskFields = z

@@ -1,6 +1,7 @@
 // Reading back task runs (django-celery-results' list and detail), for the API and the portal.
 import { Op, type WhereOptions } from 'sequelize';
 import { z } from 'zod';
+import { boundedDate, int4Id } from '../validation.ts';
 import type { Database } from '../db/index.ts';
 import type { TaskResult, TaskStatus } from '../db/models.ts';
 
@@ -16,9 +17,9 @@ export const TASK_STATUSES = [
 export const taskResultFilters = {
   status: z.enum(TASK_STATUSES).optional(),
   task: z.string().optional(),
-  periodicTaskId: z.coerce.number().int().positive().optional(),
-  from: z.coerce.date().optional(),
-  to: z.coerce.date().optional(),
+  periodicTaskId: int4Id().optional(),
+  from: boundedDate().optional(),
+  to: boundedDate().optional(),
 };
 export type TaskResultFilters = {
   [K in keyof typeof taskResultFilters]?: z.output<(typeof taskResultFilters)[K]>;

@@ -4,15 +4,16 @@
 // for the index it uses (started_at, or server/engine then started_at). They run as prepared
 // statements (db/prepared.ts), so every value, the page size included, is a bound parameter.
 import { z } from 'zod';
+import { boundedDate, int4Id } from '../validation.ts';
 import type { Database } from '../db/index.ts';
 import { preparedQuery } from '../db/prepared.ts';
 import { ENGINE_NAMES } from './index.ts';
 
 export const speedtestFilters = {
-  from: z.coerce.date().optional(),
-  to: z.coerce.date().optional(),
+  from: boundedDate().optional(),
+  to: boundedDate().optional(),
   engine: z.enum(ENGINE_NAMES).optional(),
-  serverId: z.coerce.number().int().positive().optional(),
+  serverId: int4Id().optional(),
   country: z
     .string()
     .regex(/^[A-Za-z]{2}$/, 'expected a two-letter country code')

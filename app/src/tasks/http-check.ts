@@ -32,6 +32,7 @@ export function httpCheckTask(defaultUrl: () => string) {
     description: 'GET a URL; record status, latency and TLS certificate expiry.',
     queue: 'default',
     kwargs,
+    allowed: 'admins',
     attempts: 3,
     backoffMs: 2_000,
     timeoutMs: 30_000,

@@ -23,6 +23,7 @@ export function pruneResultsTask(sequelize: Sequelize, defaultRetentionDays: num
     description: 'Delete task results and speedtests older than the retention, in batches.',
     queue: 'default',
     kwargs,
+    allowed: 'admins',
     attempts: 3,
     backoffMs: 60_000,
     timeoutMs: 30 * 60_000,

@@ -37,6 +37,13 @@ export interface TaskDefinition<Kwargs extends z.ZodType = z.ZodType, Result = u
   /** First retry delay; doubles on each further retry (exponential backoff). */
   backoffMs: number;
   timeoutMs: number;
+  /**
+   * Who may schedule or start it: 'admins' for tasks that reach into the system (an HTTP request
+   * to any URL the server can reach, deleting history). Default: every signed-in user.
+   */
+  allowed?: 'everyone' | 'admins';
+  /** Keyword arguments only an admin may set (a user's runs take the configured defaults). */
+  adminOnlyKwargs?: readonly string[];
   run(kwargs: z.output<Kwargs>, context: TaskContext): Promise<Result>;
 }
 

@@ -37,6 +37,8 @@ export function speedtestTask(deps: SpeedtestTaskDeps) {
     description: 'Measure download, upload, ping and jitter; store the result.',
     queue: 'speedtests',
     kwargs,
+    // A server URL is a request from the worker to wherever it points, inside the network too.
+    adminOnlyKwargs: ['servers'],
     attempts: 2,
     backoffMs: 60_000,
     // Two directions of up to a minute each, plus server selection: anything longer is stuck.

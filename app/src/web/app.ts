@@ -15,15 +15,19 @@ import {
   currentUser,
   requireApiUser,
   sessions,
+  sessionSecret,
   sessionUser,
 } from './auth/middleware.ts';
+import { LoginThrottle } from './auth/throttle.ts';
 import { authRoutes } from './auth/routes.ts';
 import { bearerAuth } from './auth/tokens.ts';
 import { ADMIN, adminRoutes } from './admin/index.ts';
 import { API_BASE, apiRoutes } from './api/index.ts';
+import { auditWrites } from './audit.ts';
+import { jsonErrors } from './errors.ts';
 import { healthRoutes } from './health.ts';
 import { httpMetrics } from './metrics.ts';
-import { securityHeaders } from './security-headers.ts';
+import { noStore, securityHeaders } from './security-headers.ts';
 
 export interface WebDeps {
   db: Database;
@@ -31,7 +35,7 @@ export interface WebDeps {
   registry: TaskRegistry;
   /** For "run now"; on a fail-fast connection, so a Redis outage answers 500 at once. */
   queues: Queues;
-  config: Pick<Config, 'SESSION_SECRET' | 'SESSION_MAX_AGE_HOURS' | 'TRUST_PROXY'>;
+  config: Pick<Config, 'SESSION_SECRET' | 'SESSION_MAX_AGE_HOURS' | 'TRUST_PROXY' | 'QUEUE_PREFIX'>;
   log: Logger;
   /** Request durations go here when given (the web role's metrics). */
   httpDuration?: Histogram<'method' | 'route' | 'status'>;
@@ -58,32 +62,67 @@ export function createWebApp(deps: WebDeps): WebApp {
   if (deps.speedtestTarget)
     app.use(deps.speedtestTarget.path, speedtestTarget(deps.speedtestTarget));
 
-  const { middleware: session, store } = sessions(deps.db, deps.config, deps.log);
-  // A request that brings a bearer token is a script: it needs no session (and no cookie).
+  const secret = sessionSecret(deps.config, deps.log);
+  const { middleware: session, store } = sessions(deps.db, deps.config, secret);
+  const throttle = new LoginThrottle({
+    redis: deps.redis,
+    keyPrefix: deps.config.QUEUE_PREFIX,
+    secret,
+  });
+  // A request that brings a token is a script: the API takes it, with no session (and no cookie).
+  // The portal and the sign-in form take a session only, and refuse a token before anything runs.
   app.use(
-    (request, response, next) =>
-      request.headers.authorization ? next() : session(request, response, next),
-    bearerAuth(deps.db),
+    (request, response, next) => {
+      if (!request.headers.authorization) return session(request, response, next);
+      if (request.path === API_BASE || request.path.startsWith(`${API_BASE}/`)) return next();
+      response
+        .status(401)
+        .set('www-authenticate', 'Bearer')
+        .json({ error: `bearer tokens are for ${API_BASE}; the portal takes a signed-in session` });
+    },
+    bearerAuth(deps.db, deps.log),
     sessionUser(deps.db, store),
   );
-  app.use(authRoutes(deps.db, { loginRateLimitPerMinute: deps.loginRateLimitPerMinute }));
+  app.use(
+    authRoutes(deps.db, deps.log, {
+      throttle,
+      loginRateLimitPerMinute: deps.loginRateLimitPerMinute,
+    }),
+  );
 
   const api = Router();
-  api.use(requireApiUser, express.json({ limit: '1mb' }), csrfProtection());
+  api.use(
+    noStore,
+    requireApiUser,
+    auditWrites(deps.log),
+    express.json({ limit: '1mb' }),
+    csrfProtection(),
+  );
   api.get('/me', (_request, response) => {
     const user = currentUser(response.locals);
     response.json({ id: user.id, username: user.username, isAdmin: user.isAdmin });
   });
   api.use(apiRoutes({ db: deps.db, registry: deps.registry, queues: deps.queues }));
+  api.use((_request, response) => {
+    response.status(404).json({ error: 'not found' });
+  });
+  api.use(jsonErrors(deps.log));
   app.use(API_BASE, api);
 
   app.use(
     ADMIN,
-    adminRoutes({ db: deps.db, registry: deps.registry, queues: deps.queues, log: deps.log }),
+    adminRoutes({
+      db: deps.db,
+      registry: deps.registry,
+      queues: deps.queues,
+      log: deps.log,
+      throttle,
+    }),
   );
 
   app.use((_request, response) => {
     response.status(404).json({ error: 'not found' });
   });
+  app.use(jsonErrors(deps.log));
   return { app, close: () => store.close() };
 }

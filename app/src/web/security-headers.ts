@@ -17,8 +17,22 @@ const directives = {
   formAction: ["'self'"],
 };
 
+/**
+ * HSTS only on answers that went over TLS (directly or through the trusted proxy): over plain
+ * HTTP a browser ignores it (RFC 6797 §8.1), and sending it there only misleads whoever reads it.
+ */
+const hsts = helmet.strictTransportSecurity();
+
 export function securityHeaders(): RequestHandler {
-  return helmet({ contentSecurityPolicy: { useDefaults: false, directives } });
+  const others = helmet({
+    contentSecurityPolicy: { useDefaults: false, directives },
+    strictTransportSecurity: false,
+  });
+  return (request, response, next) =>
+    others(request, response, (error?: unknown) => {
+      if (error || !request.secure) return next(error);
+      hsts(request, response, next);
+    });
 }
 
 /**
@@ -31,3 +45,12 @@ export function queueBoardPolicy(): RequestHandler {
     directives: { ...directives, styleSrc: ["'self'", "'unsafe-inline'"] },
   });
 }
+
+/**
+ * What a signed-in user sees is theirs: neither a cache on the way nor the browser's may keep it
+ * (API answers, portal pages, the sign-in form with its CSRF token). Static assets are cached.
+ */
+export const noStore: RequestHandler = (_request, response, next) => {
+  response.set('cache-control', 'no-store');
+  next();
+};

@@ -9,7 +9,10 @@ import type { Database } from '../../db/index.ts';
 import type { Logger } from '../../log.ts';
 import type { Queues } from '../../queue/queues.ts';
 import type { TaskRegistry } from '../../tasks/registry.ts';
+import { auditWrites } from '../audit.ts';
+import { noStore } from '../security-headers.ts';
 import { csrfProtection, requirePageUser } from '../auth/middleware.ts';
+import type { LoginThrottle } from '../auth/throttle.ts';
 import { NotFoundPage, pageErrors } from './pages.ts';
 import { periodicTaskPages } from './periodic-tasks.ts';
 import { queueBoard } from './queue-board.ts';
@@ -33,6 +36,7 @@ export function adminRoutes(deps: {
   registry: TaskRegistry;
   queues: Queues;
   log: Logger;
+  throttle: LoginThrottle;
 }): Router {
   const router = Router();
   const assets = assetDirectories();
@@ -40,14 +44,14 @@ export function adminRoutes(deps: {
   router.use('/assets/uplot', express.static(assets.uplot, cache));
   router.use('/assets', express.static(assets.own, cache));
 
-  router.use(requirePageUser);
+  router.use(noStore, requirePageUser, auditWrites(deps.log));
   router.use(queueBoard(deps.queues));
   // Every state-changing form carries the session's CSRF token in its _csrf field.
   router.use(express.urlencoded({ extended: false, limit: '64kb' }), csrfProtection());
   router.use(speedtestPages(deps.db));
   router.use(periodicTaskPages(deps));
   router.use(taskResultPages(deps.db, deps.registry));
-  router.use(userPages(deps.db));
+  router.use(userPages(deps.db, deps.throttle));
   router.use((request, _response, next) => {
     next(new NotFoundPage(`There is no page ${request.originalUrl}.`));
   });

@@ -2,8 +2,9 @@
 // problems of a submitted form next to it.
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from '../../log.ts';
-import { NotFoundError } from '../../errors.ts';
+import { ForbiddenError, NotFoundError } from '../../errors.ts';
 import type { FieldIssue } from '../../validation.ts';
+import { clientErrorOf, logServerError } from '../errors.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { render } from './layout.ts';
 
@@ -54,11 +55,22 @@ export function pageErrors(log: Logger): ErrorRequestHandler {
       render(request, response, { title, section: '', status, body: html`<p>${message}</p>` });
     if (error instanceof NotFoundPage || error instanceof NotFoundError) {
       page(404, 'Not found', (error as Error).message);
-    } else if (error instanceof ForbiddenPage) {
+    } else if (error instanceof ForbiddenPage || error instanceof ForbiddenError) {
       page(403, 'Not allowed', (error as Error).message);
+    } else if (clientErrorOf(error)) {
+      const known = clientErrorOf(error)!;
+      page(
+        known.status,
+        'Not accepted',
+        `${known.message[0]!.toUpperCase()}${known.message.slice(1)}.`,
+      );
     } else {
-      log.error({ err: error, path: request.originalUrl }, 'portal page failed');
-      page(500, 'Something went wrong', "The error is in the web role's log. Try again shortly.");
+      const errorId = logServerError(log, error, request);
+      page(
+        500,
+        'Something went wrong',
+        `The error is in the web role's log (error id ${errorId}). Try again shortly.`,
+      );
     }
   };
 }

@@ -3,6 +3,7 @@
 // the API; a refused form comes back with every problem named and nothing saved.
 import { Router, type Request, type Response } from 'express';
 import type { Database } from '../../db/index.ts';
+import { ForbiddenError } from '../../errors.ts';
 import type { PeriodicTask } from '../../db/models.ts';
 import { PeriodicTasks } from '../../queue/periodic-tasks.ts';
 import type { Queues } from '../../queue/queues.ts';
@@ -18,6 +19,7 @@ import { html, type SafeHtml } from '../html.ts';
 import { DASH, dateTimeInput, status, time } from './format.ts';
 import { ADMIN, csrfField, redirectWithNotice, render } from './layout.ts';
 import { pathId, serialId } from '../ids.ts';
+import { currentUser } from '../auth/middleware.ts';
 import { asyncPage, fieldError, issueList, NotFoundPage } from './pages.ts';
 
 const PERIODS = ['seconds', 'minutes', 'hours', 'days'] as const;
@@ -418,9 +420,19 @@ export function periodicTaskPages(deps: {
             ...others.filter((i) => !i.path.startsWith('kwargs')),
           ]);
         }
-        const saved = row ? await tasks.update(row.id, input) : await tasks.create(input);
+        const me = currentUser(response.locals);
+        const saved = row ? await tasks.update(row.id, input, me) : await tasks.create(input, me);
         redirectWithNotice(request, response, base, `Saved "${saved.name}".`);
       } catch (error) {
+        if (error instanceof ForbiddenError) {
+          showEditor(request, response, {
+            row,
+            values,
+            issues: formIssues([{ path: 'task', message: error.message }]),
+            status: 403,
+          });
+          return;
+        }
         if (!(error instanceof ValidationError)) throw error;
         showEditor(request, response, {
           row,
@@ -437,7 +449,7 @@ export function periodicTaskPages(deps: {
     '/periodic-tasks/:id/run',
     asyncPage(async (request, response) => {
       const row = await tasks.get(idOf(request));
-      const jobId = await tasks.runNow(row.id);
+      const jobId = await tasks.runNow(row.id, currentUser(response.locals));
       redirectWithNotice(
         request,
         response,
@@ -453,7 +465,7 @@ export function periodicTaskPages(deps: {
     router.post(
       `/periodic-tasks/:id/${path}`,
       asyncPage(async (request, response) => {
-        const row = await tasks.setEnabled(idOf(request), enabled);
+        const row = await tasks.setEnabled(idOf(request), enabled, currentUser(response.locals));
         redirectWithNotice(request, response, base, `"${row.name}" is ${path}d.`);
       }),
     );
@@ -462,7 +474,7 @@ export function periodicTaskPages(deps: {
     '/periodic-tasks/:id/delete',
     asyncPage(async (request, response) => {
       const row = await tasks.get(idOf(request));
-      await tasks.remove(row.id);
+      await tasks.remove(row.id, currentUser(response.locals));
       redirectWithNotice(
         request,
         response,

@@ -54,7 +54,10 @@ async function boardRouter(queues: Queues): Promise<RequestHandler> {
       },
     },
   });
-  return adapter.getRouter() as RequestHandler;
+  // The adapter's router is an Express app of its own, which would announce "X-Powered-By".
+  const board = adapter.getRouter() as RequestHandler & { disable?: (setting: string) => void };
+  board.disable?.('x-powered-by');
+  return board;
 }
 
 export function queueBoard(queues: Queues): Router {

@@ -5,6 +5,7 @@ import type { Database } from '../../db/index.ts';
 import { ValidationError, type FieldIssue } from '../../validation.ts';
 import { currentUser } from '../auth/middleware.ts';
 import { PASSWORD_MIN_LENGTH } from '../auth/passwords.ts';
+import type { LoginThrottle } from '../auth/throttle.ts';
 import { createApiToken, revokeApiToken } from '../auth/tokens.ts';
 import { changePassword, createUser, setUserActive } from '../auth/users.ts';
 import { html, type SafeHtml } from '../html.ts';
@@ -15,7 +16,7 @@ import { asyncPage, fieldError, ForbiddenPage, issueList, NotFoundPage } from '.
 
 type Form = Record<string, string | undefined>;
 
-export function userPages(db: Database): Router {
+export function userPages(db: Database, throttle: LoginThrottle): Router {
   const router = Router();
 
   const usersPage = async (
@@ -26,7 +27,7 @@ export function userPages(db: Database): Router {
   ) => {
     const me = currentUser(response.locals);
     const users = await db.models.User.findAll({ order: [['username', 'ASC']] });
-    const now = Date.now();
+    const guarded = await Promise.all(users.map((user) => throttle.guardedUntil(user.username)));
     const button = (id: number, path: string, label: string) =>
       html`<form method="post" action="${ADMIN}/users/${id}/${path}" class="inline">
         ${csrfField(request)}<button type="submit" class="small">${label}</button>
@@ -46,14 +47,14 @@ export function userPages(db: Database): Router {
             </tr>
           </thead>
           <tbody>
-            ${users.map((user) => {
-              const locked = user.lockedUntil && user.lockedUntil.getTime() > now;
+            ${users.map((user, index) => {
+              const locked = guarded[index];
               return html`<tr>
                 <td>${user.username}${user.id === me.id ? ' (you)' : ''}</td>
                 <td>${user.isAdmin ? 'admin' : 'user'}</td>
                 <td>
                   ${user.isActive ? status('active') : status('inactive')}
-                  ${locked ? html`${status('locked')} until ${time(user.lockedUntil)}` : ''}
+                  ${locked ? html`${status('guarded')} until ${time(locked)}` : ''}
                 </td>
                 <td>${time(user.lastLoginAt)}</td>
                 ${
@@ -177,8 +178,13 @@ export function userPages(db: Database): Router {
     asyncPage(async (request, response) => {
       const user = await db.models.User.findByPk(idOf(request));
       if (!user) throw new NotFoundPage(`There is no user ${request.params.id}.`);
-      await user.update({ failedLogins: 0, lockedUntil: null });
-      redirectWithNotice(request, response, `${ADMIN}/users`, `"${user.username}" is unlocked.`);
+      await throttle.unguard(user.username);
+      redirectWithNotice(
+        request,
+        response,
+        `${ADMIN}/users`,
+        `"${user.username}" signs in from new devices again.`,
+      );
     }),
   );
 

@@ -5,7 +5,10 @@ import { z } from 'zod';
 
 export const pageQuery = {
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().optional(),
+  cursor: z
+    .string()
+    .refine((value) => decodeCursor(value) !== null, "expected an earlier page's nextCursor")
+    .optional(),
 };
 
 export interface Cursor {
@@ -19,7 +22,8 @@ export function encodeCursor(at: Date, id: string | number): string {
   );
 }
 
-const cursorShape = z.object({ at: z.iso.datetime(), id: z.string().regex(/^\d+$/) });
+// At most 18 digits: every such id fits a bigint (a longer one would be a database error).
+const cursorShape = z.object({ at: z.iso.datetime(), id: z.string().regex(/^\d{1,18}$/) });
 
 export function decodeCursor(value: string | undefined): Cursor | null {
   if (value === undefined) return null;

@@ -64,7 +64,8 @@ export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<
       body: periodicTaskFields,
       response: periodicTaskOut,
       status: 201,
-      handler: async ({ request }) => presentPeriodicTask(await tasks.create(request.body)),
+      handler: async ({ request, user }) =>
+        presentPeriodicTask(await tasks.create(request.body, user)),
     }),
     endpoint({
       method: 'patch',
@@ -74,8 +75,8 @@ export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<
       params: serialIdParams,
       body: periodicTaskFields.partial(),
       response: periodicTaskOut,
-      handler: async ({ params, request }) =>
-        presentPeriodicTask(await tasks.update(params.id, request.body)),
+      handler: async ({ params, request, user }) =>
+        presentPeriodicTask(await tasks.update(params.id, request.body, user)),
     }),
     endpoint({
       method: 'delete',
@@ -83,8 +84,8 @@ export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<
       summary: 'Delete a periodic task (its past results stay, unlinked)',
       tag,
       params: serialIdParams,
-      handler: async ({ params }) => {
-        await tasks.remove(params.id);
+      handler: async ({ params, user }) => {
+        await tasks.remove(params.id, user);
       },
     }),
     endpoint({
@@ -95,7 +96,7 @@ export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<
       params: serialIdParams,
       response: z.object({ jobId: z.string() }),
       status: 202,
-      handler: async ({ params }) => ({ jobId: await tasks.runNow(params.id) }),
+      handler: async ({ params, user }) => ({ jobId: await tasks.runNow(params.id, user) }),
     }),
     endpoint({
       method: 'post',

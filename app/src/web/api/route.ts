@@ -3,7 +3,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { User } from '../../db/models.ts';
-import { NotFoundError } from '../../errors.ts';
+import { ForbiddenError, NotFoundError } from '../../errors.ts';
 import { issuesOf, ValidationError } from '../../validation.ts';
 import { currentUser } from '../auth/middleware.ts';
 
@@ -87,11 +87,34 @@ export function apiRouter(endpoints: AnyEndpoint[]): Router {
           response.status(400).json({ error: 'invalid request', issues: error.issues });
         } else if (error instanceof NotFoundError) {
           response.status(404).json({ error: error.message });
+        } else if (error instanceof ForbiddenError) {
+          response.status(403).json({ error: error.message });
         } else next(error);
       }
     });
   }
   return router;
+}
+
+/** The body of every error answer of the API (route.ts, web/errors.ts, the auth middleware). */
+export const apiError = z.object({
+  error: z.string(),
+  /** 400: each field at fault. */
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  /** 500: the id of the log line that holds the details. */
+  errorId: z.string().optional(),
+});
+
+function errorResponses(descriptions: Record<string, string>) {
+  return Object.fromEntries(
+    Object.entries(descriptions).map(([status, description]) => [
+      status,
+      {
+        description,
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      },
+    ]),
+  );
 }
 
 /** JSON Schema of a zod schema as a request would write it (dates as strings). */
@@ -153,9 +176,16 @@ export function openApiDocument(
               ? { content: { [spec.produces]: { schema: { type: 'string' } } } }
               : {}),
         },
-        '400': { description: 'Invalid input: `issues` names each field at fault' },
-        '401': { description: 'Not signed in and no valid bearer token' },
-        ...(spec.path.includes(':') ? { '404': { description: 'No such id' } } : {}),
+        ...errorResponses({
+          '400': 'Invalid input: `issues` names each field at fault',
+          '401': 'Not signed in and no valid bearer token',
+          ...(spec.method === 'get'
+            ? {}
+            : { '403': 'Not allowed for this user (a task for admins only)' }),
+          ...(spec.path.includes(':') ? { '404': 'No such id' } : {}),
+          ...(spec.body ? { '413': 'The body is larger than 1 MB' } : {}),
+          '500': 'A failure of the server: `errorId` finds it in the web role’s log',
+        }),
       },
     };
   }
@@ -163,6 +193,7 @@ export function openApiDocument(
     openapi: '3.1.0',
     info: { title: info.title, version: info.version },
     components: {
+      schemas: { Error: jsonSchema(apiError, 'output') },
       securitySchemes: {
         bearer: {
           type: 'http',

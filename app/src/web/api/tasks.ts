@@ -7,6 +7,7 @@ import { enqueueTask } from '../../queue/periodic-tasks.ts';
 import type { Queues } from '../../queue/queues.ts';
 import { TASK_STATUSES, taskResultFilters, taskResultPage } from '../../queue/task-history.ts';
 import { NotFoundError } from '../../errors.ts';
+import { assertMayRun } from '../../tasks/permissions.ts';
 import type { TaskRegistry } from '../../tasks/registry.ts';
 import { decodeCursor, encodeCursor, pageQuery } from './pagination.ts';
 import { bigserialIdParams } from '../ids.ts';
@@ -80,8 +81,9 @@ export function taskEndpoints(db: Database, registry: TaskRegistry, queues: Queu
       body: z.object({ kwargs: z.record(z.string(), z.unknown()).default({}) }).strict(),
       response: z.object({ jobId: z.string() }),
       status: 202,
-      handler: async ({ params, body }) => {
+      handler: async ({ params, body, user }) => {
         if (!registry.get(params.name)) throw new NotFoundError(`no task named "${params.name}"`);
+        assertMayRun(registry, user, params.name, body.kwargs);
         return { jobId: await enqueueTask(db, registry, queues, params.name, body.kwargs) };
       },
     }),

@@ -1,38 +1,39 @@
-// Checking a sign-in, with an account lockout on top of the per-address rate limit: an attacker
-// spreading guesses over many addresses still gets only a handful per account per quarter hour.
+// Checking a sign-in: the throttle first (throttle.ts), then the password. Every answer that
+// looks at a password costs one argon2 verification, for a real user or a decoy alike, so a wrong
+// name takes as long as a wrong password and the answers are the same.
 import type { Database } from '../../db/index.ts';
 import type { User } from '../../db/models.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
+import { normalisedName, type Attempt, type LoginThrottle } from './throttle.ts';
 
-export const MAX_FAILED_LOGINS = 5;
-export const LOCKOUT_MS = 15 * 60_000;
-
-export type LoginOutcome = { ok: true; user: User } | { ok: false; reason: 'invalid' | 'locked' };
+export type LoginOutcome =
+  | { ok: true; user: User; device: string }
+  | { ok: false; reason: 'invalid'; guardedNow: boolean; user: User | null }
+  | { ok: false; reason: 'backoff' | 'guarded'; retryAfterMs: number };
 
 // Verified against when the user does not exist, so a wrong name takes as long as a wrong password.
 let decoy: Promise<string> | undefined;
 
 export async function verifyLogin(
   db: Database,
-  username: string,
-  password: string,
+  throttle: LoginThrottle,
+  attempt: Attempt & { password: string },
 ): Promise<LoginOutcome> {
-  const user = await db.models.User.findOne({ where: { username: username.trim().toLowerCase() } });
-  if (!user || !user.isActive) {
-    await verifyPassword(await (decoy ??= hashPassword('decoy password, never valid')), password);
-    return { ok: false, reason: 'invalid' };
+  const verdict = await throttle.check(attempt);
+  if (!verdict.allowed)
+    return { ok: false, reason: verdict.reason, retryAfterMs: verdict.retryAfterMs };
+  const found = await db.models.User.findOne({
+    where: { username: normalisedName(attempt.username) },
+  });
+  const user = found?.isActive ? found : null;
+  const hash = user
+    ? user.passwordHash
+    : await (decoy ??= hashPassword('decoy password, never valid'));
+  if (!(await verifyPassword(hash, attempt.password)) || !user) {
+    const { guardedNow } = await throttle.failed(attempt, verdict.trusted);
+    return { ok: false, reason: 'invalid', guardedNow, user };
   }
-  if (user.lockedUntil && user.lockedUntil.getTime() > Date.now())
-    return { ok: false, reason: 'locked' };
-  if (!(await verifyPassword(user.passwordHash, password))) {
-    const failures = user.failedLogins + 1;
-    const locked = failures >= MAX_FAILED_LOGINS;
-    await user.update({
-      failedLogins: locked ? 0 : failures,
-      lockedUntil: locked ? new Date(Date.now() + LOCKOUT_MS) : user.lockedUntil,
-    });
-    return { ok: false, reason: locked ? 'locked' : 'invalid' };
-  }
-  await user.update({ failedLogins: 0, lockedUntil: null, lastLoginAt: new Date() });
-  return { ok: true, user };
+  const device = await throttle.succeeded(attempt, verdict.trusted);
+  await user.update({ lastLoginAt: new Date() });
+  return { ok: true, user, device };
 }

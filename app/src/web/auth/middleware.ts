@@ -21,18 +21,20 @@ declare module 'express-session' {
 export const SESSION_COOKIE = 'refresher.sid';
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/** SESSION_SECRET, or a random one for this process (sessions then end when it does). */
+export function sessionSecret(config: Pick<Config, 'SESSION_SECRET'>, log: Logger): string {
+  if (config.SESSION_SECRET) return config.SESSION_SECRET;
+  log.warn(
+    'SESSION_SECRET is not set: using a random one, so sessions and device cookies end when this process does',
+  );
+  return randomBytes(32).toString('base64url');
+}
+
 export function sessions(
   db: Database,
-  config: Pick<Config, 'SESSION_SECRET' | 'SESSION_MAX_AGE_HOURS'>,
-  log: Logger,
+  config: Pick<Config, 'SESSION_MAX_AGE_HOURS'>,
+  secret: string,
 ): { middleware: RequestHandler; store: PostgresSessionStore } {
-  let secret = config.SESSION_SECRET;
-  if (!secret) {
-    secret = randomBytes(32).toString('base64url');
-    log.warn(
-      'SESSION_SECRET is not set: using a random one, so sessions end when this process does',
-    );
-  }
   const store = new PostgresSessionStore(db);
   const middleware = session({
     name: SESSION_COOKIE,

@@ -1,11 +1,16 @@
-// Sign in and sign out. The sign-in form is rate-limited per address, and a successful sign-in
-// gets a fresh session id (so an id planted before sign-in is worth nothing after it).
-import express, { Router } from 'express';
-import { perMinute } from '../rate-limit.ts';
+// Sign in and sign out. The sign-in form is rate-limited per address and throttled per client
+// and name (throttle.ts), and a successful sign-in gets a fresh session id (so an id planted
+// before sign-in is worth nothing after it) and a device cookie that marks the browser as known.
+import express, { Router, type Request } from 'express';
 import type { Database } from '../../db/index.ts';
+import type { Logger } from '../../log.ts';
+import { audit, clientAddress } from '../audit.ts';
 import { html, page } from '../html.ts';
+import { perMinute } from '../rate-limit.ts';
+import { noStore } from '../security-headers.ts';
 import { verifyLogin } from './login.ts';
 import { csrfProtection, csrfToken, SESSION_COOKIE } from './middleware.ts';
+import { DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_MS, type LoginThrottle } from './throttle.ts';
 
 /** Where to go after signing in: only a path on this site, never another origin. */
 function safeNext(value: unknown): string {
@@ -31,11 +36,24 @@ function loginPage(token: string, next: string, error?: string) {
   );
 }
 
+/** The device cookie the browser sent (express-session reads only its own cookie). */
+function deviceCookie(request: Request): string | undefined {
+  for (const part of (request.headers.cookie ?? '').split(';')) {
+    const [name, ...value] = part.trim().split('=');
+    if (name === DEVICE_COOKIE) return decodeURIComponent(value.join('='));
+  }
+  return undefined;
+}
+
+const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1_000));
+
 export function authRoutes(
   db: Database,
-  options: { loginRateLimitPerMinute?: number } = {},
+  log: Logger,
+  options: { throttle: LoginThrottle; loginRateLimitPerMinute?: number },
 ): Router {
   const router = Router();
+  router.use(['/login', '/logout'], noStore);
   const form = express.urlencoded({ extended: false, limit: '16kb' });
 
   // Showing the form starts a session (for its CSRF token), a row in PostgreSQL: limit how many
@@ -58,18 +76,54 @@ export function authRoutes(
         const body = request.body as Record<string, unknown>;
         const username = typeof body.username === 'string' ? body.username : '';
         const password = typeof body.password === 'string' ? body.password : '';
-        const outcome = await verifyLogin(db, username, password);
-        if (!outcome.ok) {
-          const message =
-            outcome.reason === 'locked'
-              ? 'Too many failed attempts: this account is locked for a while.'
-              : 'Wrong user name or password.';
+        const outcome = await verifyLogin(db, options.throttle, {
+          username,
+          password,
+          address: clientAddress(request),
+          device: deviceCookie(request),
+        });
+        const refuse = (status: number, message: string) =>
           response
-            .status(401)
+            .status(status)
             .type('html')
             .send(loginPage(csrfToken(request), safeNext(body.next), message));
-          return;
+        if (!outcome.ok) {
+          if (outcome.reason === 'invalid') {
+            // The name as typed is logged only when it is an account's: a password typed into
+            // the name field must not end up in the log.
+            audit(log, request, 'login.failed', {
+              username: outcome.user?.username ?? null,
+              userId: outcome.user?.id ?? null,
+            });
+            if (outcome.guardedNow)
+              audit(log, request, 'account.guarded', { username: outcome.user?.username ?? null });
+            return void refuse(401, 'Wrong user name or password.');
+          }
+          audit(log, request, 'login.throttled', {
+            reason: outcome.reason,
+            retryAfterS: seconds(outcome.retryAfterMs),
+          });
+          response.set('retry-after', String(seconds(outcome.retryAfterMs)));
+          return void refuse(
+            429,
+            outcome.reason === 'backoff'
+              ? `Too many failed sign-ins with this name from here: try again in ${seconds(outcome.retryAfterMs)} seconds.`
+              : 'Too many failed sign-ins with this name from new devices: for up to an hour, it ' +
+                  'signs in only from browsers and addresses that signed in with it before. An ' +
+                  'admin can lift this on the Users page.',
+          );
         }
+        audit(log, request, 'login.succeeded', {
+          username: outcome.user.username,
+          userId: outcome.user.id,
+        });
+        response.cookie(DEVICE_COOKIE, outcome.device, {
+          httpOnly: true,
+          sameSite: 'lax',
+          secure: request.secure,
+          maxAge: DEVICE_COOKIE_MAX_AGE_MS,
+          path: '/login',
+        });
         request.session.regenerate((error) => {
           if (error) return next(error);
           request.session.userId = outcome.user.id;

@@ -9,7 +9,9 @@ import { z } from 'zod';
 import type { Database } from '../../db/index.ts';
 import type { ApiToken, User } from '../../db/models.ts';
 import { preparedQuery } from '../../db/prepared.ts';
-import { parseOrThrow } from '../../validation.ts';
+import type { Logger } from '../../log.ts';
+import { audit } from '../audit.ts';
+import { boundedDate, parseOrThrow } from '../../validation.ts';
 
 const TOKEN_PREFIX = 'rf_';
 /** Characters kept in clear to tell tokens apart in a list ("rf_AbC12…"). */
@@ -24,8 +26,7 @@ export function hashToken(token: string): string {
 const newToken = z
   .object({
     name: z.string().trim().min(1, 'expected a name').max(100, 'expected at most 100 characters'),
-    expiresAt: z.coerce
-      .date()
+    expiresAt: boundedDate()
       .refine((date) => date.getTime() > Date.now(), 'expected a time in the future')
       .nullable()
       .default(null),
@@ -97,16 +98,20 @@ export async function revokeApiToken(
  * through (a session may still authenticate it); a wrong or expired token is refused outright,
  * so a broken script fails loudly instead of falling back to anonymous.
  */
-export function bearerAuth(db: Database): RequestHandler {
+export function bearerAuth(db: Database, log: Logger): RequestHandler {
   return (request, response, next) => {
     const header = request.headers.authorization;
     if (!header) return next();
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    const refuse = (description: string) =>
+    const refuse = (description: string) => {
+      // The token's shown prefix only (as in the portal's list), never the token.
+      const prefix = match?.[1]?.slice(0, TOKEN_PREFIX.length + SHOWN_CHARACTERS);
+      audit(log, request, 'token.refused', { reason: description, prefix: prefix ?? null });
       response
         .status(401)
         .set('www-authenticate', `Bearer error="invalid_token", error_description="${description}"`)
         .json({ error: description });
+    };
     if (!match) return void refuse('expected "Authorization: Bearer <token>"');
     authenticateToken(db, match[1]!).then(
       (user) => {

@@ -108,7 +108,11 @@ export async function changePassword(
   });
 }
 
-/** Activates or deactivates another user; a deactivated user's sessions and tokens stop working. */
+/**
+ * Activates or deactivates another user. Deactivation ends the user's sessions and revokes their
+ * API tokens for good: reactivating an account must not bring back a token that may have leaked
+ * meanwhile (the user makes new ones).
+ */
 export async function setUserActive(
   db: Database,
   actingUserId: number,
@@ -121,8 +125,11 @@ export async function setUserActive(
   const user = await db.models.User.findByPk(userId);
   if (!user) throw new NotFoundError(`user ${userId} does not exist`);
   await db.sequelize.transaction(async (transaction) => {
-    await user.update({ isActive, failedLogins: 0, lockedUntil: null }, { transaction });
-    if (!isActive) await db.models.Session.destroy({ where: { userId }, transaction });
+    await user.update({ isActive }, { transaction });
+    if (!isActive) {
+      await db.models.Session.destroy({ where: { userId }, transaction });
+      await db.models.ApiToken.destroy({ where: { userId }, transaction });
+    }
   });
   return user;
 }
