@@ -33,11 +33,11 @@ import {
 } from './lib/backup-archive.ts';
 import { defaultSecretsFile } from './lib/deployment.ts';
 import {
+  appVersion,
   containerOf,
   containers,
   EXIT,
   formatBytes,
-  onHost,
   openTarget,
   OPS_ERRORS,
   OpsError,
@@ -111,12 +111,6 @@ async function snapshotSession(target: Target, postgres: string) {
     },
   }; // prettier-ignore
 }
-
-async function appVersion(target: Target, web: string | undefined): Promise<string> {
-  if (!web) return 'unknown';
-  const out = await onHost(target, shellWords(['docker', 'inspect', '--format', '{{index .Config.Labels "org.opencontainers.image.version"}}', web]));
-  return out.exitCode === 0 && out.stdout.trim() ? out.stdout.trim() : 'unknown';
-} // prettier-ignore
 
 /** pg_dump of the snapshot into `partial`, hashed and counted on the way; returns bytes and sha256. */
 async function dumpTo(target: Target, postgres: string, snapshot: string, partial: string, estimate: number) {
@@ -195,7 +189,7 @@ async function main(argv: string[]): Promise<number> {
     deployment: target.config.name,
     createdAt: createdAt.toISOString(),
     host: target.ssh?.host ?? 'local',
-    appVersion: await appVersion(target, found.get('web')?.name),
+    appVersion: (await appVersion(target, found.get('web'))) ?? 'unknown',
     postgres: { serverVersion: session.serverVersion, database: DATABASE_NAME },
     migrations: session.migrations,
     rows: session.rows,

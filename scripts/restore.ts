@@ -10,7 +10,6 @@
 import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { displayPath, parseCommandLine, runCommand, UsageError } from '../contract/cli.ts';
-import { serviceCatalogue } from '../templates/catalogue/index.ts';
 import { shellWords } from '../templates/ssh.ts';
 import {
   MIGRATIONS_SQL,
@@ -41,7 +40,7 @@ import {
   type Target,
 } from './lib/ops.ts';
 import { waitHealthy } from './lib/health.ts';
-import { imageOf, runOneShotFrom } from './lib/one-shot.ts';
+import { imageOf, oneShotServices, runOneShotAgain, runOneShotFrom } from './lib/one-shot.ts';
 
 /** Stopped in this order (the scheduler first: nothing new is queued while the worker drains). */
 const APP_ROLES = ['scheduler', 'worker', 'web'] as const;
@@ -111,13 +110,6 @@ function rowsCheckSql(rows: Record<string, number>): string {
   return `DO $check$ DECLARE expected jsonb := '${expected}'; t text; n bigint; BEGIN FOR t IN SELECT jsonb_object_keys(expected) LOOP EXECUTE format('SELECT count(*) FROM public.%I', t) INTO n; IF n <> (expected ->> t)::bigint THEN RAISE EXCEPTION 'the dump restores % rows into %, the manifest says %: rolled back', n, t, expected ->> t; END IF; END LOOP; END $check$;`;
 }
 
-/** Runs a one-shot container again (grafana-db-role) and waits for its exit code. */
-async function runOneShot(target: Target, container: Container): Promise<void> {
-  const out = await onHost(target, shellWords(['docker', 'start', '-a', container.name]) + ' 2>&1');
-  if (out.exitCode !== 0)
-    throw new OpsError(`${container.service} failed after the restore (exit ${out.exitCode}): ${out.stdout.trim().split('\n').slice(-3).join(' / ')}`);
-} // prettier-ignore
-
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(argv, { ...TARGET_FLAGS, yes: { type: 'boolean' } }, true);
   if (values.help) {
@@ -157,14 +149,13 @@ async function main(argv: string[]): Promise<number> {
     const differences = rowDifferences(manifest.rows, after.rows);
     if (differences.length) throw new OpsError(`the restored rows differ from the manifest:\n  ${differences.join('\n  ')}`);
     console.error(`restore: ${total(after.rows)} rows in ${Object.keys(after.rows).length} tables, as the manifest says`);
-    const oneShots = serviceCatalogue(target.config).filter((s) => s.restart === 'no' && found.has(s.name));
-    for (const service of oneShots) {
-      console.error(`restore: running ${service.name}`);
+    for (const name of oneShotServices(target.config).filter((service) => found.has(service))) {
+      console.error(`restore: running ${name}`);
       // migrate from the image the web role runs: after npm run upgrade, the migrate container's
       // own image is the one before, which would stop at its own (older) level.
-      if (service.name === 'migrate' && found.has('web'))
+      if (name === 'migrate' && found.has('web'))
         await runOneShotFrom(target, found.get('migrate')!, await imageOf(target, found.get('web')!), 'the migrations failed after the restore');
-      else await runOneShot(target, found.get(service.name)!);
+      else await runOneShotAgain(target, found.get(name)!, `${name} failed after the restore`);
     }
   } finally {
     console.error(`restore: starting ${[...roles].reverse().map((r) => r.service).join(', ')}`);

@@ -12,7 +12,9 @@ import { serviceCatalogue } from '../templates/catalogue/index.ts';
 import { shellWords } from '../templates/ssh.ts';
 import { psqlCommand, tagged } from './lib/backup-archive.ts';
 import { inspectHealth, isReady } from './lib/health.ts';
+import { oneShotServices } from './lib/one-shot.ts';
 import {
+  appVersion,
   containers,
   EXIT,
   onHost,
@@ -64,7 +66,7 @@ export interface Status {
 } // prettier-ignore
 
 async function containerStatuses(target: Target, found: Map<string, Container>): Promise<ContainerStatus[]> {
-  const oneShots = new Set(serviceCatalogue(target.config).filter((s) => s.restart === 'no').map((s) => s.name));
+  const oneShots = new Set(oneShotServices(target.config));
   const list = [...found.values()].sort((a, b) => a.service.localeCompare(b.service));
   const states = await inspectHealth(target, list.map((c) => c.name));
   return list.map((container, i) => {
@@ -83,12 +85,6 @@ async function containerStatuses(target: Target, found: Map<string, Container>):
       ok: oneShots.has(container.service) ? state.status === 'exited' && state.exitCode === 0 : isReady(state),
     };
   });
-} // prettier-ignore
-
-async function appVersion(target: Target, web: Container | undefined): Promise<string | null> {
-  if (!web) return null;
-  const out = await onHost(target, shellWords(['docker', 'inspect', '--format', '{{index .Config.Labels "org.opencontainers.image.version"}}', web.name]));
-  return out.exitCode === 0 && out.stdout.trim() ? out.stdout.trim() : null;
 } // prettier-ignore
 
 const LAST_SPEEDTEST_SQL =

@@ -2,6 +2,8 @@
 // the container's own settings: upgrade migrates with the new image before any role is replaced,
 // and restore migrates with the image the web role runs, which after an upgrade is no longer the
 // image the migrate container was made from.
+import type { DeploymentConfig } from '../../templates/config.ts';
+import { serviceCatalogue } from '../../templates/catalogue/index.ts';
 import { shellWords } from '../../templates/ssh.ts';
 import { onHost, OpsError, type Container, type Target } from './ops.ts';
 import { runArguments, type InspectedContainer, type InspectedImage } from './recreate.ts';
@@ -38,4 +40,18 @@ export async function runOneShotFrom(target: Target, container: Container, image
   const out = await onHost(target, `${shellWords(['docker', 'run', ...oneShot, imageId, ...command])} 2>&1`);
   if (out.exitCode !== 0)
     throw new OpsError(`${failure} (exit ${out.exitCode}):\n${out.stdout.trim().split('\n').slice(-5).join('\n')}`);
+} // prettier-ignore
+
+/** The deployment's one-shot services (migrate, grafana-db-role): run to completion, never restarted. */
+export function oneShotServices(config: DeploymentConfig): string[] {
+  return serviceCatalogue(config)
+    .filter((service) => service.restart === 'no')
+    .map((service) => service.name);
+}
+
+/** Runs a one-shot container again as it is, attached; it must exit 0, else an OpsError. */
+export async function runOneShotAgain(target: Target, container: Container, failure: string): Promise<void> {
+  const out = await onHost(target, `${shellWords(['docker', 'start', '-a', container.name])} 2>&1`);
+  if (out.exitCode !== 0)
+    throw new OpsError(`${failure} (exit ${out.exitCode}): ${out.stdout.trim().split('\n').slice(-3).join(' / ')}`);
 } // prettier-ignore

@@ -243,6 +243,13 @@ export function containerOf(found: Map<string, Container>, service: string): Con
 }
 
 /** The expected failures of every ops script, for runCommand. */
+/** The app version of the web container's image (its OCI version label), or null. */
+export async function appVersion(target: Target, web: Container | undefined): Promise<string | null> {
+  if (!web) return null;
+  const out = await onHost(target, shellWords(['docker', 'inspect', '--format', '{{index .Config.Labels "org.opencontainers.image.version"}}', web.name]));
+  return out.exitCode === 0 && out.stdout.trim() ? out.stdout.trim() : null;
+} // prettier-ignore
+
 export const OPS_ERRORS = [OpsError, DeploymentConfigError] as const;
 
 /** A progress line that rewrites itself on a terminal, and prints every few seconds otherwise. */
