@@ -14,6 +14,7 @@
 // minute after the client's last byte), and past `maxClients` entries new clients share one
 // overflow entry instead of growing the map.
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { unmapped } from '../web/rate-limit.ts';
 
 const MINUTE_MS = 60_000;
 const MIB = 1024 * 1024;
@@ -67,13 +68,6 @@ export function clientKey(address: string): string {
     .slice(0, 4)
     .map((group) => group.toLowerCase().replace(/^0+(?=.)/, ''))
     .join(':')}::/64`;
-}
-
-/** An address as Express reports it, without the IPv4-mapped prefix or an IPv6 zone. */
-export function unmapped(address: string): string {
-  const bare = address.replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
-  return mapped ? mapped[1]! : bare;
 }
 
 /** A BlockList of networks ("10.0.0.0/8", "::1/128"; a bare address is one host). */

@@ -10,14 +10,13 @@
 // exempt from all three, so self-tests and the benches measure at full speed.
 import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
-import { perMinute } from '../web/rate-limit.ts';
+import { clientAddress, perMinute } from '../web/rate-limit.ts';
 import {
   ClientLimits,
   clientKey,
   listed,
   networkList,
   UNMETERED,
-  unmapped,
   type Meter,
 } from './target-limits.ts';
 
@@ -130,10 +129,6 @@ function swallow(request: Request, response: Response, meter: Meter): void {
   });
 }
 
-function clientIp(request: Request): string {
-  return unmapped(request.ip ?? request.socket.remoteAddress ?? '');
-}
-
 export interface TargetOptions {
   /** Requests per minute from one client address before it is answered 429. */
   rateLimitPerMinute: number;
@@ -150,7 +145,7 @@ export function speedtestTarget(options: TargetOptions): Router {
   const mibPerMinute = options.mibPerMinute ?? TARGET_DEFAULTS.mibPerMinute;
   const unlimited = networkList(options.unlimitedCidrs ?? TARGET_DEFAULTS.unlimitedCidrs);
   const limits = new ClientLimits({ maxStreams, bytesPerMinute: mibPerMinute * MIB });
-  const isUnlimited = (request: Request) => listed(unlimited, clientIp(request));
+  const isUnlimited = (request: Request) => listed(unlimited, clientAddress(request));
 
   const rateLimit = perMinute(
     options.rateLimitPerMinute,
@@ -171,7 +166,7 @@ export function speedtestTarget(options: TargetOptions): Router {
     (handler: (request: Request, response: Response, meter: Meter) => void) =>
     (request: Request, response: Response) => {
       if (isUnlimited(request)) return handler(request, response, UNMETERED);
-      const admission = limits.admit(clientKey(clientIp(request)));
+      const admission = limits.admit(clientKey(clientAddress(request)));
       if (!admission.ok) {
         response.set('retry-after', String(admission.retryAfterSeconds));
         noStore(response);
@@ -191,7 +186,7 @@ export function speedtestTarget(options: TargetOptions): Router {
   router.all(['/empty', '/empty.php'], metered(swallow));
   router.get(['/getIP', '/getIP.php'], (request, response) => {
     noStore(response);
-    const ip = clientIp(request);
+    const ip = clientAddress(request);
     // LibreSpeed's shape; ISP lookups need a third-party database, which this target has not.
     response.json({ processedString: ip, rawIspInfo: '' });
   });

@@ -3,6 +3,9 @@
 // ordinary pino lines with an `audit` field, so `npm run logs -- web` and Loki can filter on it.
 import type { Request, RequestHandler } from 'express';
 import type { Logger } from '../log.ts';
+import { clientAddress } from './rate-limit.ts';
+
+export { clientAddress };
 
 export type AuditEvent =
   | 'login.succeeded'
@@ -11,11 +14,6 @@ export type AuditEvent =
   | 'account.guarded'
   | 'token.refused'
   | 'change';
-
-/** The client's address as the app sees it (behind SWAG: the X-Forwarded-For the proxy set). */
-export function clientAddress(request: Request): string {
-  return (request.ip ?? request.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-}
 
 export function audit(
   log: Logger,
