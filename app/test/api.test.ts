@@ -175,6 +175,14 @@ describe('REST API', () => {
       '2030-01-01T04:00:00.000Z',
     ]);
     assert.equal(preview.json.description, 'Every 2 hours');
+    // An existing task's preview counts from its last run, as the scheduler does.
+    const after = await call('POST', '/schedules/preview', {
+      schedule: { type: 'interval', every: 2, period: 'hours' },
+      lastRunAt: '2030-01-01T01:00:00Z',
+      startTime: '2030-01-01T00:00:00Z',
+      count: 1,
+    });
+    assert.deepEqual(after.json.nextRuns, ['2030-01-01T03:00:00.000Z']);
     const cron = await call('POST', '/schedules/preview', {
       schedule: { type: 'crontab', expression: '30 6 * * 1', timezone: 'Europe/Amsterdam' },
       startTime: '2030-01-01T00:00:00Z',

@@ -87,6 +87,9 @@ describe('admin portal in Chromium', () => {
     await page.fill('input[name=timezone]', 'Europe/Amsterdam');
     await preview.getByText('Every 5 minutes (Europe/Amsterdam)').waitFor();
     assert.equal(await preview.locator('ol li').count(), 5);
+    // The runs in the schedule's own zone, named (not the reader's, unnamed).
+    for (const text of await preview.locator('ol li').allTextContents())
+      assert.match(text, /GMT\+[12]|CES?T/, `a run without its zone: ${text}`);
     await browser.screenshot('03-crontab-preview');
 
     await page.getByRole('button', { name: 'Save' }).click();
@@ -129,6 +132,26 @@ describe('admin portal in Chromium', () => {
     await page.goto(`${base}/admin`);
     await page.locator('[data-chart="speedtests"][data-drawn] canvas').waitFor();
     await browser.screenshot('08-home-chart');
+  });
+
+  test('a new API token is copied with one click', async () => {
+    const { page, context } = browser;
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    await page.goto(`${base}/admin/account`);
+    await page.fill('input[name=name]', 'copied');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const token = (await page.locator('[data-new-token]').textContent())?.trim();
+    assert.match(token ?? '', /^rf_/);
+    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.getByRole('button', { name: 'Copied' }).waitFor();
+    assert.equal(
+      await page.evaluate(() =>
+        (
+          globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }
+        ).navigator.clipboard.readText(),
+      ),
+      token,
+    );
   });
 
   test('form posts without the CSRF token are refused', async () => {

@@ -3,6 +3,7 @@
 // admins alone manage users and see the queue board, and API tokens are shown exactly once.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { Op } from 'sequelize';
 import type { SpeedtestResult } from '../src/speedtest/engine.ts';
 import { storeSpeedtest } from '../src/speedtest/store.ts';
 import { createUser } from '../src/web/auth/users.ts';
@@ -296,6 +297,89 @@ describe('admin portal', () => {
     assert.match(await page(admin, '/admin'), /the thing exploded/, 'recent failures on home');
   });
 
+  test('task results: a schedule by name, a speed test linked, stacks for admins only', async () => {
+    const [schedule] = await env.db.models.PeriodicTask.findAll({ order: [['id', 'ASC']] });
+    assert.ok(schedule, 'a seeded schedule');
+    const run = await env.db.models.TaskResult.create(
+      taskResultRow({
+        status: 'failed',
+        periodicTaskId: schedule.id,
+        result: { speedtestId: '1' },
+        error: 'went wrong',
+        stack: 'Error: went wrong\n    at secret (/srv/app/file.ts:9:9)',
+        finishedAt: new Date(),
+      }),
+    );
+    // Arriving from the schedule's Runs link: the filter names it.
+    const list = await page(admin, `/admin/task-results?periodicTaskId=${schedule.id}`);
+    assert.match(
+      list,
+      new RegExp(`<option value="${schedule.id}" selected>${schedule.name}</option>`),
+    );
+    const asAdmin = await page(admin, `/admin/task-results/${run.id}`);
+    assert.match(
+      asAdmin,
+      new RegExp(`href="/admin/periodic-tasks/${schedule.id}">${schedule.name}<`),
+    );
+    assert.match(asAdmin, /href="\/admin\/speedtests\/1"\s*>Open speed test 1/);
+    assert.match(asAdmin, /at secret/);
+    const asUser = await page(viewer, `/admin/task-results/${run.id}`);
+    assert.match(asUser, /went wrong/);
+    assert.doesNotMatch(asUser, /at secret|file\.ts/, 'no stack for a user');
+  });
+
+  test('list filters: Until includes its day, From after Until is named, a long country is not cut', async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    const sameDay = await page(admin, `/admin/speedtests?from=${today}&to=${today}`);
+    const todays = await env.db.models.Speedtest.count({
+      where: { startedAt: { [Op.gte]: new Date(`${today}T00:00:00Z`) } },
+    });
+    assert.ok(todays > 0, 'some of the seeded tests are from today');
+    assert.doesNotMatch(sameDay, /No speed tests match/);
+    assert.match(
+      sameDay,
+      new RegExp(`name="to" value="${today}"`),
+      'the form shows the day chosen',
+    );
+    const backwards = await page(admin, '/admin/speedtests?from=2026-02-02&to=2026-01-01', 400);
+    assert.match(backwards, /expected a day on or after From/);
+    const tasks = await page(admin, '/admin/task-results?from=2026-02-02&to=2026-01-01', 400);
+    assert.match(tasks, /expected a day on or after From/);
+    const form = await page(admin, '/admin/speedtests');
+    assert.doesNotMatch(form, /name="country"[^>]*maxlength/, 'no silent truncation');
+    const long = await page(admin, '/admin/speedtests?country=nederland', 400);
+    assert.match(long, /expected a two-letter country code/);
+  });
+
+  test('small things: a not-found page marks no section, names sort as people sort, the sign-in form keeps the name', async () => {
+    const missing = await page(admin, '/admin/no-such-page', 404);
+    assert.doesNotMatch(missing, /aria-current="page"/);
+    for (const name of ['beta schedule', 'Alpha schedule', 'gamma schedule'])
+      await env.db.models.PeriodicTask.create({
+        name,
+        task: 'test.echo',
+        scheduleType: 'interval',
+        intervalEvery: 1,
+        intervalPeriod: 'days',
+        enabled: false,
+      } as never);
+    const list = await page(admin, '/admin/periodic-tasks');
+    const order = ['Alpha schedule', 'beta schedule', 'gamma schedule'].map((n) => list.indexOf(n));
+    assert.deepEqual(
+      [...order].sort((a, b) => a - b),
+      order,
+      `order: ${order}`,
+    );
+
+    const stranger = new CookieClient(base);
+    const wrong = await stranger.signIn('ada', 'not her password at all');
+    const text = await wrong.text();
+    assert.match(text, /name="username" value="ada"/);
+    assert.match(text, /runs internet speed tests on a schedule/);
+    const users = await page(admin, '/admin/users');
+    assert.match(users, /not containing\s+the\s+user\s+name/);
+  });
+
   test('users: admins add and deactivate users; others may only look', async () => {
     const users = await page(viewer, '/admin/users');
     assert.match(users, /Only admins can add or change users/);
@@ -351,8 +435,9 @@ describe('admin portal', () => {
     const body = await created.text();
     assert.equal(created.status, 200);
     assert.equal(created.headers.get('cache-control'), 'no-store');
-    const token = /data-new-token>(rf_[\w-]+)</.exec(body)?.[1];
+    const token = /data-new-token id="new-token">(rf_[\w-]+)</.exec(body)?.[1];
     assert.ok(token, 'the new token is on the page');
+    assert.match(body, /<button type="button" data-copy="new-token">Copy<\/button>/);
     const me = await fetch(`${base}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(((await me.json()) as { username: string }).username, 'vic');
     const again = await page(viewer, '/admin/account');

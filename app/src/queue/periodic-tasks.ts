@@ -1,7 +1,7 @@
 // Writing periodic tasks and starting runs. Every write is validated against the task registry
 // before it reaches the database; the table's trigger then tells the scheduler role.
 import { randomUUID } from 'node:crypto';
-import { UniqueConstraintError } from 'sequelize';
+import { col, fn, UniqueConstraintError } from 'sequelize';
 import type { Database } from '../db/index.ts';
 import { NotFoundError } from '../errors.ts';
 import { assertMayRun, assertScheduleAllowed, type Actor } from '../tasks/permissions.ts';
@@ -10,6 +10,20 @@ import type { QueueName, TaskRegistry } from '../tasks/registry.ts';
 import { issuesOf, parseOrThrow, ValidationError } from '../validation.ts';
 import { jobOptions, type Queues } from './queues.ts';
 import { periodicTaskFields, periodicTaskSchema, rowToSpec, specToColumns } from './schedule.ts';
+
+/** Every schedule by name, as people sort: "backup" before "Speed test" before "weekly". */
+export function periodicTasksByName(
+  db: Database,
+  attributes?: Array<keyof PeriodicTask & string>,
+): Promise<PeriodicTask[]> {
+  return db.models.PeriodicTask.findAll({
+    ...(attributes ? { attributes } : {}),
+    order: [
+      [fn('lower', col('name')), 'ASC'],
+      ['name', 'ASC'],
+    ],
+  });
+}
 
 /**
  * The schedules, read and written with the task registry's checks. Each write takes the signed-in
@@ -64,6 +78,10 @@ export class PeriodicTasks {
     if (actor) assertMayRun(this.#registry, actor, (await this.get(id)).task);
     const deleted = await this.#db.models.PeriodicTask.destroy({ where: { id } });
     if (!deleted) throw new NotFoundError(`periodic task ${id} does not exist`);
+  }
+
+  async list(): Promise<PeriodicTask[]> {
+    return periodicTasksByName(this.#db);
   }
 
   async get(id: number): Promise<PeriodicTask> {

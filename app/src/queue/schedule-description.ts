@@ -38,6 +38,8 @@ export const schedulePreviewInput = z
     startTime: boundedDate().nullable().default(null),
     expiresAt: boundedDate().nullable().default(null),
     oneOff: z.boolean().default(false),
+    /** An existing task's last run: an interval counts from it, as the scheduler does. */
+    lastRunAt: boundedDate().nullable().default(null),
     count: z.int().min(1).max(50).default(5),
   })
   .strict();
@@ -49,7 +51,7 @@ export interface SchedulePreview {
 
 /** What a schedule would do, before it is saved: its description and next run times. */
 export function previewSchedule(input: unknown): SchedulePreview {
-  const { schedule, startTime, expiresAt, oneOff, count } = parseOrThrow(
+  const { schedule, startTime, expiresAt, oneOff, lastRunAt, count } = parseOrThrow(
     schedulePreviewInput,
     input,
   );
@@ -58,6 +60,6 @@ export function previewSchedule(input: unknown): SchedulePreview {
   );
   return {
     description: describeSchedule(schedule),
-    nextRuns: nextRunTimes({ ...columns, startTime, expiresAt }, count),
+    nextRuns: nextRunTimes({ ...columns, startTime, expiresAt, lastRunAt }, count),
   };
 }

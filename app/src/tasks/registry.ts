@@ -80,7 +80,9 @@ export class TaskRegistry {
   }
 
   names(): string[] {
-    return [...this.#tasks.keys()].sort();
+    return [...this.#tasks.keys()].sort((a, b) =>
+      a.localeCompare(b, 'en', { sensitivity: 'base' }),
+    );
   }
 
   list(): TaskDefinition[] {

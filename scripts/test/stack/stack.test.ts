@@ -50,8 +50,12 @@ async function opsStatus(): Promise<{ code: number; json: StatusJson; output: st
   };
 }
 
+/** The session cookie an answer sets (a sign-in also sets the device cookie, for /login only). */
 const cookieOf = (reply: HttpReply) =>
-  ([reply.headers['set-cookie'] ?? []].flat()[0] ?? '').split(';')[0]!;
+  [reply.headers['set-cookie'] ?? []]
+    .flat()
+    .map((cookie) => cookie.split(';')[0]!)
+    .find((cookie) => cookie.startsWith('refresher.sid=')) ?? '';
 
 interface TaskResult {
   id: string;

@@ -34,6 +34,11 @@ export function dateInput(value: Date | undefined): string {
   return value ? value.toISOString().slice(0, 10) : '';
 }
 
+/** The day an "Until" filter shows: the day before its exclusive end (see untilEndOfDay). */
+export function untilInput(value: Date | undefined): string {
+  return value ? dateInput(new Date(value.getTime() - 1)) : '';
+}
+
 /** A `datetime-local` input's value in UTC (YYYY-MM-DDTHH:MM), or ''. */
 export function dateTimeInput(value: Date | null | undefined): string {
   return value ? value.toISOString().slice(0, 16) : '';

@@ -19,23 +19,33 @@ const SECTIONS = [
 export interface PageOptions {
   title: string;
   /** Which navigation entry is current (its path under /admin). */
-  section: (typeof SECTIONS)[number]['path'];
+  section: (typeof SECTIONS)[number]['path'] | null;
   body: SafeHtml;
   scripts?: string[];
   status?: number;
 }
 
-function navigation(user: User, current: string, csrf: string): SafeHtml {
+function navigation(user: User, current: string | null, csrf: string): SafeHtml {
   const links = SECTIONS.filter((s) => !('adminOnly' in s) || user.isAdmin).map(
     (s) =>
       html`<a href="${ADMIN}${s.path}" ${s.path === current ? html`aria-current="page"` : ''}
         >${s.label}</a
       >`,
   );
+  // On a phone admin.js folds the navigation and the sign-out behind the Menu button (which the
+  // stylesheet shows only then); without JavaScript they stay a wrapped list.
   return html`<header class="top">
     <a class="brand" href="${ADMIN}">Refresher</a>
-    <nav>${links}</nav>
-    <form method="post" action="/logout" class="signout">
+    <button
+      type="button"
+      class="menu-toggle"
+      aria-expanded="false"
+      aria-controls="portal-nav portal-account"
+    >
+      Menu
+    </button>
+    <nav id="portal-nav" aria-label="Portal">${links}</nav>
+    <form method="post" action="/logout" class="signout" id="portal-account">
       <input type="hidden" name="_csrf" value="${csrf}" />
       <span>${user.username}</span>
       <button type="submit" class="link">Sign out</button>

@@ -29,6 +29,26 @@ export function withoutEmpty(query: Request['query']): Record<string, unknown> {
   return Object.fromEntries(Object.entries(query).filter(([, value]) => value !== ''));
 }
 
+/**
+ * The lists' date filters as their form means them: "Until 2026-12-04" includes that day, so a
+ * day-only `to` becomes the next midnight (UTC); a full time (from a page link) stays as it is.
+ */
+export function untilEndOfDay(query: Record<string, unknown>): Record<string, unknown> {
+  const to = query.to;
+  if (typeof to !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(to)) return query;
+  const next = new Date(`${to}T00:00:00.000Z`);
+  if (Number.isNaN(next.getTime())) return query;
+  next.setUTCDate(next.getUTCDate() + 1);
+  return { ...query, to: next.toISOString() };
+}
+
+/** A From after the Until would match nothing: said, instead of an empty list. */
+export function dateRangeIssues(filters: { from?: Date; to?: Date }): FieldIssue[] {
+  return filters.from && filters.to && filters.from >= filters.to
+    ? [{ path: 'to', message: 'expected a day on or after From' }]
+    : [];
+}
+
 export function issueList(issues: FieldIssue[]): SafeHtml | string {
   if (issues.length === 0) return '';
   return html`<div class="errors" role="alert">
@@ -52,7 +72,8 @@ export function pageErrors(log: Logger): ErrorRequestHandler {
   return (error, request, response, next) => {
     if (response.headersSent) return next(error);
     const page = (status: number, title: string, message: string) =>
-      render(request, response, { title, section: '', status, body: html`<p>${message}</p>` });
+      // No entry of the navigation is current: an error page is none of them (not Home).
+      render(request, response, { title, section: null, status, body: html`<p>${message}</p>` });
     if (error instanceof NotFoundPage || error instanceof NotFoundError) {
       page(404, 'Not found', (error as Error).message);
     } else if (error instanceof ForbiddenPage || error instanceof ForbiddenError) {

@@ -139,13 +139,21 @@ function editor(
   issues: FieldIssue[],
   action: string,
   preview: SchedulePreview | null,
+  /** The task's last run, for the live preview (an interval counts from it). */
+  lastRunAt: Date | null,
 ): SafeHtml {
   const v = (field: string) => values[field] ?? '';
   const err = (field: string) => fieldError(issues, field);
   const selected = (field: string, value: string) => (v(field) === value ? html`selected` : '');
   const checked = (field: string, value = 'on') => (v(field) === value ? html`checked` : '');
   return html`${issueList(issues)}
-    <form method="post" action="${action}" class="editor" data-schedule-editor>
+    <form
+      method="post"
+      action="${action}"
+      class="editor"
+      data-schedule-editor
+      data-last-run-at="${lastRunAt ? lastRunAt.toISOString() : ''}"
+    >
       ${csrfField(request)}
       <label>Name <input name="name" value="${v('name')}" required maxlength="200" /></label>
       ${err('name')}
@@ -331,7 +339,7 @@ export function periodicTaskPages(deps: {
   router.get(
     '/periodic-tasks',
     asyncPage(async (request, response) => {
-      const rows = await deps.db.models.PeriodicTask.findAll({ order: [['name', 'ASC']] });
+      const rows = await tasks.list();
       render(request, response, {
         title: 'Periodic tasks',
         section: '/periodic-tasks',
@@ -363,6 +371,7 @@ export function periodicTaskPages(deps: {
         options.issues ?? [],
         options.row ? `${base}/${options.row.id}` : base,
         options.preview ?? null,
+        options.row?.lastRunAt ?? null,
       ),
     });
 
@@ -396,7 +405,8 @@ export function periodicTaskPages(deps: {
         let problems: FieldIssue[] = [];
         try {
           const { schedule, startTime, expiresAt, oneOff } = input;
-          preview = previewSchedule({ schedule, startTime, expiresAt, oneOff });
+          const lastRunAt = row?.lastRunAt ?? null;
+          preview = previewSchedule({ schedule, startTime, expiresAt, oneOff, lastRunAt });
         } catch (error) {
           if (!(error instanceof ValidationError)) throw error;
           problems = error.issues;

@@ -15,10 +15,17 @@ import { issuesOf, type FieldIssue } from '../../validation.ts';
 import { decodeCursor, encodeCursor } from '../api/pagination.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { speedtestChart } from './chart.ts';
-import { DASH, dateInput, mbps, ms, num, queryString, status, time } from './format.ts';
+import { DASH, dateInput, untilInput, mbps, ms, num, queryString, status, time } from './format.ts';
 import { bigserialId, pathId } from '../ids.ts';
 import { ADMIN, render } from './layout.ts';
-import { asyncPage, issueList, NotFoundPage, withoutEmpty } from './pages.ts';
+import {
+  asyncPage,
+  dateRangeIssues,
+  issueList,
+  NotFoundPage,
+  untilEndOfDay,
+  withoutEmpty,
+} from './pages.ts';
 
 const PAGE_SIZE = 50;
 const DAY_MS = 86_400_000;
@@ -78,7 +85,7 @@ function filterForm(
   return html`<form method="get" class="filters" action="${ADMIN}/speedtests">
     ${issueList(issues)}
     <label>From <input type="date" name="from" value="${dateInput(filters.from)}" /></label>
-    <label>Before <input type="date" name="to" value="${dateInput(filters.to)}" /></label>
+    <label>Until <input type="date" name="to" value="${untilInput(filters.to)}" /></label>
     <label
       >Engine
       <select name="engine">
@@ -101,7 +108,8 @@ function filterForm(
         name="country"
         value="${filters.country ?? ''}"
         size="3"
-        maxlength="2"
+        pattern="[A-Za-z]{2}"
+        title="a two-letter country code, e.g. NL"
         placeholder="NL"
     /></label>
     <button type="submit">Filter</button>
@@ -187,7 +195,7 @@ export function speedtestPages(db: Database): Router {
   router.get(
     '/speedtests',
     asyncPage(async (request, response) => {
-      const parsed = listQuery.safeParse(withoutEmpty(request.query));
+      const parsed = listQuery.safeParse(untilEndOfDay(withoutEmpty(request.query)));
       const servers = await history.serverChoices();
       if (!parsed.success) {
         render(request, response, {
@@ -199,6 +207,16 @@ export function speedtestPages(db: Database): Router {
         return;
       }
       const { after, ...filters } = parsed.data;
+      const rangeIssues = dateRangeIssues(filters);
+      if (rangeIssues.length) {
+        render(request, response, {
+          title: 'Speed tests',
+          section: '/speedtests',
+          status: 400,
+          body: filterForm(filters, servers, rangeIssues),
+        });
+        return;
+      }
       const page = await history.page(filters, PAGE_SIZE, decodeCursor(after));
       const older = page.after
         ? `${ADMIN}/speedtests${queryString({ ...filters, after: encodeCursor(page.after.at, page.after.id) })}`

@@ -3,7 +3,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { Database } from '../../db/index.ts';
-import type { TaskResult } from '../../db/models.ts';
+import type { PeriodicTask, TaskResult } from '../../db/models.ts';
+import { periodicTasksByName } from '../../queue/periodic-tasks.ts';
 import {
   TASK_STATUSES,
   taskResultFilters,
@@ -13,11 +14,19 @@ import {
 import type { TaskRegistry } from '../../tasks/registry.ts';
 import { issuesOf, type FieldIssue } from '../../validation.ts';
 import { decodeCursor, encodeCursor } from '../api/pagination.ts';
+import { currentUser } from '../auth/middleware.ts';
 import { html, type SafeHtml } from '../html.ts';
-import { DASH, dateInput, ms, queryString, status, time } from './format.ts';
+import { DASH, dateInput, untilInput, ms, queryString, status, time } from './format.ts';
 import { bigserialId, pathId } from '../ids.ts';
 import { ADMIN, render } from './layout.ts';
-import { asyncPage, issueList, NotFoundPage, withoutEmpty } from './pages.ts';
+import {
+  asyncPage,
+  dateRangeIssues,
+  issueList,
+  NotFoundPage,
+  untilEndOfDay,
+  withoutEmpty,
+} from './pages.ts';
 
 const PAGE_SIZE = 50;
 const listQuery = z.object({ ...taskResultFilters, after: z.string().optional() }).strict();
@@ -26,6 +35,7 @@ const RUNNING = new Set(['queued', 'started', 'retried']);
 function filterForm(
   filters: TaskResultFilters,
   registry: TaskRegistry,
+  schedules: Pick<PeriodicTask, 'id' | 'name'>[],
   issues: FieldIssue[],
 ): SafeHtml {
   const option = (value: string, label: string, selected: boolean) =>
@@ -46,13 +56,17 @@ function filterForm(
         ${registry.names().map((name) => option(name, name, filters.task === name))}
       </select></label
     >
+    <label
+      >Schedule
+      <select name="periodicTaskId">
+        ${option('', 'any', !filters.periodicTaskId)}
+        ${schedules.map((row) =>
+          option(String(row.id), row.name, filters.periodicTaskId === row.id),
+        )}
+      </select></label
+    >
     <label>From <input type="date" name="from" value="${dateInput(filters.from)}" /></label>
-    <label>Before <input type="date" name="to" value="${dateInput(filters.to)}" /></label>
-    ${
-      filters.periodicTaskId
-        ? html`<input type="hidden" name="periodicTaskId" value="${filters.periodicTaskId}" />`
-        : ''
-    }
+    <label>Until <input type="date" name="to" value="${untilInput(filters.to)}" /></label>
     <button type="submit">Filter</button>
     <a href="${ADMIN}/task-results">Clear</a>
   </form>`;
@@ -93,25 +107,37 @@ function json(value: unknown): string {
 
 export function taskResultPages(db: Database, registry: TaskRegistry): Router {
   const router = Router();
+  const schedules = () => periodicTasksByName(db, ['id', 'name']);
 
   router.get(
     '/task-results',
     asyncPage(async (request, response) => {
-      const parsed = listQuery.safeParse(withoutEmpty(request.query));
+      const parsed = listQuery.safeParse(untilEndOfDay(withoutEmpty(request.query)));
       if (!parsed.success) {
         render(request, response, {
           title: 'Task results',
           section: '/task-results',
           status: 400,
-          body: filterForm({}, registry, issuesOf(parsed.error)),
+          body: filterForm({}, registry, await schedules(), issuesOf(parsed.error)),
         });
         return;
       }
       const { after, ...filters } = parsed.data;
-      const [page, periodic] = await Promise.all([
+      const rangeIssues = dateRangeIssues(filters);
+      if (rangeIssues.length) {
+        render(request, response, {
+          title: 'Task results',
+          section: '/task-results',
+          status: 400,
+          body: filterForm(filters, registry, await schedules(), rangeIssues),
+        });
+        return;
+      }
+      const [page, named] = await Promise.all([
         taskResultPage(db, filters, PAGE_SIZE, decodeCursor(after)),
-        filters.periodicTaskId ? db.models.PeriodicTask.findByPk(filters.periodicTaskId) : null,
+        schedules(),
       ]);
+      const periodic = named.find((row) => row.id === filters.periodicTaskId);
       const older = page.after
         ? `${ADMIN}/task-results${queryString({ ...filters, after: encodeCursor(page.after.at, page.after.id) })}`
         : null;
@@ -120,7 +146,7 @@ export function taskResultPages(db: Database, registry: TaskRegistry): Router {
       render(request, response, {
         title: periodic ? `Task results: ${periodic.name}` : 'Task results',
         section: '/task-results',
-        body: html`${filterForm(filters, registry, [])}
+        body: html`${filterForm(filters, registry, named, [])}
           <div ${live ? html`data-refresh-seconds="2"` : ''}>${resultTable(page.items)}</div>
           <nav class="pages">
             ${after ? html`<a href="${ADMIN}/task-results${queryString(filters)}">Newest</a>` : ''}
@@ -136,6 +162,12 @@ export function taskResultPages(db: Database, registry: TaskRegistry): Router {
       const id = pathId(bigserialId, request.params.id);
       const row = id === undefined ? null : await db.models.TaskResult.findByPk(id);
       if (!row) throw new NotFoundPage(`There is no task result ${request.params.id}.`);
+      const periodic = row.periodicTaskId
+        ? await db.models.PeriodicTask.findByPk(row.periodicTaskId, { attributes: ['id', 'name'] })
+        : null;
+      const speedtestId = (row.result as { speedtestId?: unknown } | null)?.speedtestId;
+      // A stack names the server's files and lines: for admins, who can act on it.
+      const isAdmin = currentUser(response.locals).isAdmin;
       render(request, response, {
         title: `${row.task} · ${row.status}`,
         section: '/task-results',
@@ -150,11 +182,11 @@ export function taskResultPages(db: Database, registry: TaskRegistry): Router {
             <dt>Periodic task</dt>
             <dd>
               ${
-                row.periodicTaskId
-                  ? html`<a href="${ADMIN}/periodic-tasks/${row.periodicTaskId}"
-                      >${row.periodicTaskId}</a
-                    >`
-                  : DASH
+                periodic
+                  ? html`<a href="${ADMIN}/periodic-tasks/${periodic.id}">${periodic.name}</a>`
+                  : row.periodicTaskId
+                    ? `${row.periodicTaskId} (deleted)`
+                    : DASH
               }
             </dd>
             <dt>Attempts</dt>
@@ -177,6 +209,15 @@ export function taskResultPages(db: Database, registry: TaskRegistry): Router {
           ${
             row.result !== null
               ? html`<h2>Result</h2>
+                  ${
+                    typeof speedtestId === 'string' || typeof speedtestId === 'number'
+                      ? html`<p>
+                          <a href="${ADMIN}/speedtests/${String(speedtestId)}"
+                            >Open speed test ${String(speedtestId)} →</a
+                          >
+                        </p>`
+                      : ''
+                  }
                   <pre>${json(row.result)}</pre>`
               : ''
           }
@@ -184,7 +225,13 @@ export function taskResultPages(db: Database, registry: TaskRegistry): Router {
             row.error
               ? html`<h2>Error</h2>
                   <p class="error-text">${row.error}</p>
-                  ${row.stack ? html`<pre class="stack">${row.stack}</pre>` : ''}`
+                  ${
+                    row.stack && isAdmin
+                      ? html`<pre class="stack">${row.stack}</pre>`
+                      : row.stack
+                        ? html`<p class="empty">Admins see where in the code it failed.</p>`
+                        : ''
+                  }`
               : ''
           }
           <h2>Log</h2>

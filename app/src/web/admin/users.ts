@@ -91,7 +91,8 @@ export function userPages(db: Database, throttle: LoginThrottle): Router {
                   /></label>
                   ${fieldError(issues, 'username')}
                   <label
-                    >Password (at least ${PASSWORD_MIN_LENGTH} characters)
+                    >Password (at least ${PASSWORD_MIN_LENGTH} characters, not containing the user
+                    name)
                     <input name="password" type="password" autocomplete="new-password" required
                   /></label>
                   ${fieldError(issues, 'password')}
@@ -265,8 +266,8 @@ export function userPages(db: Database, throttle: LoginThrottle): Router {
           /></label>
           ${fieldError(issues, 'current')}
           <label
-            >New password (at least ${PASSWORD_MIN_LENGTH} characters)
-            <input name="next" type="password" autocomplete="new-password" required
+            >New password (at least ${PASSWORD_MIN_LENGTH} characters, not containing your user
+            name) <input name="next" type="password" autocomplete="new-password" required
           /></label>
           ${fieldError(issues, 'next')}
           <div class="actions"><button type="submit">Change password</button></div>
@@ -340,6 +341,7 @@ function tokenShownOnce(created: { name: string; token: string }): SafeHtml {
       Your new token <strong>${created.name}</strong>. Copy it now: it is not stored and will not be
       shown again.
     </p>
-    <pre class="token" data-new-token>${created.token}</pre>
+    <pre class="token" data-new-token id="new-token">${created.token}</pre>
+    <button type="button" data-copy="new-token">Copy</button>
   </div>`;
 }

@@ -14,9 +14,7 @@ export const API_BASE = '/api/v1';
 export function apiRoutes(deps: { db: Database; registry: TaskRegistry; queues: Queues }): Router {
   const periodic = new PeriodicTasks(deps.db, deps.registry, deps.queues);
   const endpoints = [
-    ...periodicTaskEndpoints(periodic, () =>
-      deps.db.models.PeriodicTask.findAll({ order: [['name', 'ASC']] }),
-    ),
+    ...periodicTaskEndpoints(periodic),
     ...taskEndpoints(deps.db, deps.registry, deps.queues),
     ...speedtestEndpoints(deps.db),
   ];

@@ -36,7 +36,7 @@ export function presentPeriodicTask(row: PeriodicTask, nextRuns = 5) {
   };
 }
 
-export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<PeriodicTask[]>) {
+export function periodicTaskEndpoints(tasks: PeriodicTasks) {
   const tag = 'periodic tasks';
   return [
     endpoint({
@@ -45,7 +45,9 @@ export function periodicTaskEndpoints(tasks: PeriodicTasks, list: () => Promise<
       summary: 'All periodic tasks, with their next run times',
       tag,
       response: z.object({ items: z.array(periodicTaskOut) }),
-      handler: async () => ({ items: (await list()).map((row) => presentPeriodicTask(row)) }),
+      handler: async () => ({
+        items: (await tasks.list()).map((row) => presentPeriodicTask(row)),
+      }),
     }),
     endpoint({
       method: 'get',

@@ -17,16 +17,22 @@ function safeNext(value: unknown): string {
   return typeof value === 'string' && /^\/(?!\/)[^\\]*$/.test(value) ? value : '/admin';
 }
 
-function loginPage(token: string, next: string, error?: string) {
+function loginPage(token: string, next: string, error?: string, username = '') {
   return page(
     'Sign in',
     html`<main class="login">
       <h1>Sign in to Refresher</h1>
+      <p class="intro">
+        Refresher runs internet speed tests on a schedule and keeps every result. Sign in to see
+        them and to manage the schedules.
+      </p>
       ${error ? html`<p role="alert" class="errors">${error}</p>` : ''}
       <form method="post" action="/login" class="editor">
         <input type="hidden" name="_csrf" value="${token}" />
         <input type="hidden" name="next" value="${next}" />
-        <label>User name <input name="username" autocomplete="username" required /></label>
+        <label
+          >User name <input name="username" value="${username}" autocomplete="username" required
+        /></label>
         <label
           >Password <input name="password" type="password" autocomplete="current-password" required
         /></label>
@@ -86,7 +92,9 @@ export function authRoutes(
           response
             .status(status)
             .type('html')
-            .send(loginPage(csrfToken(request), safeNext(body.next), message));
+            .send(
+              loginPage(csrfToken(request), safeNext(body.next), message, username.slice(0, 64)),
+            );
         if (!outcome.ok) {
           if (outcome.reason === 'invalid') {
             // The name as typed is logged only when it is an account's: a password typed into

@@ -3,9 +3,13 @@
 // - "are you sure?" on forms with data-confirm
 // - reloading a list while a run on it is still under way (data-refresh-seconds)
 // - the schedule editor: only the chosen schedule's fields, and a live preview of the next runs
+//   (a crontab's in its own time zone, named)
+// - copy buttons (data-copy) for a new API token
+// - on a phone: the navigation folded behind a Menu button, and tables shown as cards
 'use strict';
 
-const localTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+// 'long' names the zone ("… 12:00:00 PM GMT+1"), so no time on a page is ambiguous.
+const localTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'long' });
 
 function showLocalTimes(root) {
   for (const element of root.querySelectorAll('time[datetime]')) {
@@ -51,11 +55,23 @@ function scheduleFromForm(form) {
     startTime: value('startTime') ? utc(value('startTime')) : null,
     expiresAt: value('expiresAt') ? utc(value('expiresAt')) : null,
     oneOff: form.elements.namedItem('oneOff')?.checked ?? false,
+    lastRunAt: form.getAttribute('data-last-run-at') || null,
     count: 5,
   };
 }
 
-function renderPreview(output, answer, ok) {
+/** A crontab's runs in its own zone (the one its description speaks of), others in the reader's. */
+function previewFormat(timeZone) {
+  try {
+    return timeZone
+      ? new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'long', timeZone })
+      : localTime;
+  } catch {
+    return localTime; // a zone the browser does not know: the server names the problem
+  }
+}
+
+function renderPreview(output, answer, ok, timeZone) {
   output.replaceChildren();
   if (!ok) {
     const list = document.createElement('ul');
@@ -71,17 +87,18 @@ function renderPreview(output, answer, ok) {
   const description = document.createElement('strong');
   description.textContent = answer.description;
   const runs = document.createElement('ol');
+  const format = previewFormat(timeZone);
   for (const at of answer.nextRuns) {
     const item = document.createElement('li');
     const time = document.createElement('time');
     time.setAttribute('datetime', at);
-    time.textContent = at;
+    time.title = at;
+    time.textContent = format.format(new Date(at));
     item.append(time);
     runs.append(item);
   }
   output.append(description, runs);
   if (answer.nextRuns.length === 0) output.append('No upcoming runs.');
-  showLocalTimes(output);
 }
 
 function scheduleEditor(form) {
@@ -105,7 +122,14 @@ function scheduleEditor(form) {
       });
       const answer = await response.json();
       // An older request answering late must not overwrite a newer preview.
-      if (mine === sequence) renderPreview(output, answer, response.ok);
+      const { schedule } = scheduleFromForm(form);
+      if (mine === sequence)
+        renderPreview(
+          output,
+          answer,
+          response.ok,
+          schedule.type === 'crontab' ? schedule.timezone : undefined,
+        );
     } catch {
       if (mine === sequence) output.textContent = 'Preview unavailable (offline?)';
     }
@@ -126,6 +150,77 @@ function scheduleEditor(form) {
   preview();
 }
 
+/** The Menu button folds the navigation (and sign-out) away; the CSS shows it on phones only. */
+function foldingNavigation() {
+  const header = document.querySelector('header.top');
+  const button = header?.querySelector('.menu-toggle');
+  if (!button) return;
+  const setOpen = (open) => {
+    header.classList.toggle('open', open);
+    button.setAttribute('aria-expanded', String(open));
+  };
+  header.classList.add('foldable');
+  button.addEventListener('click', () => setOpen(!header.classList.contains('open')));
+  document.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape' || !header.classList.contains('open')) return;
+    setOpen(false);
+    button.focus();
+  });
+}
+
+/**
+ * Each table gets a wrapper that scrolls sideways instead of the page, and each cell its column's
+ * name as data-label: on a phone the CSS shows a row as a card of "column: value" lines. Cells
+ * with nothing in them are marked data-empty and left out of the card. The roles keep the table
+ * a table for screen readers, which some browsers drop once the cells are display: block.
+ */
+function tablesAsCards(root) {
+  for (const table of root.querySelectorAll('main table')) {
+    const headings = [...table.querySelectorAll('thead th')].map((th) => th.textContent.trim());
+    if (headings.length === 0) continue;
+    table.setAttribute('role', 'table');
+    for (const group of table.querySelectorAll('thead, tbody'))
+      group.setAttribute('role', 'rowgroup');
+    for (const th of table.querySelectorAll('thead th')) th.setAttribute('role', 'columnheader');
+    for (const row of table.rows) {
+      row.setAttribute('role', 'row');
+      if (row.parentElement?.tagName !== 'TBODY') continue;
+      for (const [index, cell] of [...row.cells].entries()) {
+        cell.setAttribute('role', 'cell');
+        cell.setAttribute('data-label', headings[index] ?? '');
+        if (cell.children.length === 0 && cell.textContent.trim() === '')
+          cell.setAttribute('data-empty', '');
+      }
+    }
+    table.classList.add('cards');
+    const wrap = document.createElement('div');
+    wrap.className = 'table-wrap';
+    table.replaceWith(wrap);
+    wrap.append(table);
+  }
+}
+
+/** Buttons with data-copy="ID" copy that element's text (a new API token) to the clipboard. */
+function copyButtons() {
+  document.addEventListener('click', async (event) => {
+    const button = event.target.closest?.('button[data-copy]');
+    if (!button) return;
+    const source = document.getElementById(button.getAttribute('data-copy'));
+    if (!source) return;
+    try {
+      await window.navigator.clipboard.writeText(source.textContent.trim());
+      button.textContent = 'Copied';
+    } catch {
+      // No clipboard (plain HTTP, an old browser): select the text for a manual copy.
+      window.getSelection()?.selectAllChildren(source);
+      button.textContent = 'Selected: press Ctrl+C';
+    }
+  });
+}
+
+foldingNavigation();
+copyButtons();
+tablesAsCards(document);
 showLocalTimes(document);
 confirmForms();
 refreshWhileRunning();
