@@ -179,6 +179,11 @@ export const envSchema = z.object({
   SPEEDTEST_SELF_URL: url(['http', 'https']).optional(),
   /** Serve the built-in speed test target (LibreSpeed endpoints) from the web role. */
   SPEEDTEST_TARGET_ENABLED: z.stringbool({ error: 'expected true or false' }).default(true),
+  /**
+   * A public, read-only status page at /status (the latest results, the week's figures, a chart;
+   * no admin data): off unless asked for, since it shows anyone how the line performs.
+   */
+  PUBLIC_STATUS_PAGE: z.stringbool({ error: 'expected true or false' }).default(false),
   /** The path the target is mounted under. */
   SPEEDTEST_TARGET_PATH: z
     .string()

@@ -83,6 +83,9 @@ export default defineDeployment({
     // endpoints). Every byte their tests download is egress you pay for, so it is off: swag then
     // answers 404 there. The scheduled self-test reaches the web container directly either way.
     publicTarget: false,
+    // A public, read-only status page at https://<speedtester name>/status (latest results,
+    // the last seven days, a chart; no admin data). Off: it tells anyone how the line performs.
+    publicStatusPage: false,
   },
 
   // Alert when a speed test measures less than this (the link you pay for, minus a margin).

@@ -454,6 +454,12 @@ export function deploymentSchema(baseDir: string) {
          * downloads is egress the VM's owner pays for, hence opt-in (limits: docs/speedtest.md).
          */
         publicTarget: z.boolean({ error: 'expected true or false' }).default(false),
+        /**
+         * A public, read-only status page at https://<speedtester name>/status: the latest result,
+         * the last seven days and a chart, no admin data (PUBLIC_STATUS_PAGE). Off by default:
+         * it tells anyone how this line performs.
+         */
+        publicStatusPage: z.boolean({ error: 'expected true or false' }).default(false),
       }),
       alerts: z.strictObject({
         /** A speed test measuring less than this fires SpeedtestBelowFloor (prometheus/rules.ts). */

@@ -5,6 +5,7 @@
 // than one variable and the error message are the app's own, here.
 import type { z } from 'zod';
 import { envSchema } from '../../contract/env.ts';
+import './zod-words.ts';
 
 export { envSchema };
 

@@ -63,6 +63,7 @@ async function startWeb(
     config,
     log,
     httpDuration: metrics.httpDuration,
+    publicStatusPage: config.PUBLIC_STATUS_PAGE,
     speedtestTarget: config.SPEEDTEST_TARGET_ENABLED
       ? {
           path: config.SPEEDTEST_TARGET_PATH,

@@ -1,6 +1,7 @@
 // One error type for bad input anywhere (API bodies, admin forms, task kwargs, CLI flags): it
 // carries every problem with the field it belongs to, so callers can show all of them at once.
 import { z } from 'zod';
+import './zod-words.ts';
 
 export interface FieldIssue {
   path: string;

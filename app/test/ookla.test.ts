@@ -586,7 +586,7 @@ describe('the server list', () => {
     assertFailed(
       await run({ env: { OOKLA_SERVER_LIST_URL: url('/not-a-list') } }),
       'server-list',
-      /^Ookla server list \S+ is not a server list as expected \(.*expected array, received object\)$/,
+      /^Ookla server list \S+ is not a server list as expected \(.*expected a list, got an object\)$/,
     );
     assertFailed(
       await run({ env: { OOKLA_SERVER_LIST_URL: url('/empty') } }),
@@ -680,7 +680,7 @@ describe('the CLI failing', () => {
       await run({ standIn: { OOKLA_STANDIN_MODE: 'bad-result' } }),
       'engine-failed',
       `the Ookla CLI ${bin} printed a result in an unexpected shape ` +
-        '(download.bandwidth: Invalid input: expected number, received string)',
+        '(download.bandwidth: expected a number, got text)',
     );
   });
 

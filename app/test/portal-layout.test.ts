@@ -235,6 +235,7 @@ describe('portal layout: phone widths and dark mode', () => {
       METRICS_PORT: String(await freePort()),
       METRICS_HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
+      PUBLIC_STATUS_PAGE: 'true',
     });
     await waitForOutput(app, /web role listening/, 30_000);
     browser = await launchBrowser();
@@ -258,6 +259,7 @@ describe('portal layout: phone widths and dark mode', () => {
       { name: 'users', path: '/admin/users' },
       { name: 'account', path: '/admin/account' },
       { name: 'login', path: '/login' },
+      { name: 'status', path: '/status' },
     ];
   });
   after(async () => {
@@ -321,7 +323,7 @@ describe('portal layout: phone widths and dark mode', () => {
 
       await menu.click();
       assert.equal(await menu.getAttribute('aria-expanded'), 'true');
-      for (const name of ['Home', 'Speed tests', 'Periodic tasks', 'Task results', 'Account'])
+      for (const name of ['Home', 'Speed tests', 'Schedules', 'Task results', 'Account'])
         assert.equal(await nav.getByRole('link', { name }).isVisible(), true, name);
       assert.equal(await page.getByRole('button', { name: 'Sign out' }).isVisible(), true);
       const unfolded = await page.evaluate<Overflow>(MEASURE);

@@ -130,51 +130,69 @@ describe('admin portal', () => {
     await page(admin, '/admin/task-results/99999999999999999999', 404);
   });
 
-  test('periodic task editor: bad input names each field and saves nothing', async () => {
+  test('periodic task editor: every problem in words, once, beside its field, all at once; nothing saved', async () => {
     const before = (await periodicTasks()).length;
     const form = await page(admin, '/admin/periodic-tasks/new');
-    const refused = await admin.form('/admin/periodic-tasks', {
-      _csrf: csrfOf(form),
+    /** The text beside a field: the field-error span that follows its input. */
+    const besides = (body: string) =>
+      [...body.matchAll(/<span class="field-error"\s*>([\s\S]*?)<\/span\s*>/g)].map((m) =>
+        m[1]!.replace(/\s+/g, ' ').trim(),
+      );
+    const submit = (fields: Record<string, string>) =>
+      admin.form('/admin/periodic-tasks', {
+        _csrf: csrfOf(form),
+        name: 'x',
+        task: 'test.echo',
+        kwargs: '{}',
+        scheduleType: 'interval',
+        every: '5',
+        period: 'minutes',
+        action: 'save',
+        ...fields,
+      });
+
+    const refused = await submit({
       name: '',
-      task: 'test.echo',
       kwargs: '{not json',
       scheduleType: 'crontab',
       expression: '61 * * * *',
       timezone: 'Mars/Olympus',
-      action: 'save',
     });
     const body = await refused.text();
     assert.equal(refused.status, 400);
-    assert.match(body, /Nothing was saved/);
-    assert.match(body, /<code>name<\/code>: expected a name/);
-    assert.match(body, /<code>kwargs<\/code>: expected JSON/);
-    assert.match(body, /<code>timezone<\/code>: unknown timezone &quot;Mars\/Olympus&quot;/);
+    assert.match(body, /Nothing was saved\.\s+Please correct the 4 problems marked below\./);
+    assert.doesNotMatch(
+      body,
+      /<code>(name|kwargs|timezone|expression)<\/code>/,
+      'no list of keys on top',
+    );
+    const shown = besides(body);
+    for (const expected of [
+      /^expected a name$/,
+      /^expected JSON: /,
+      /^unknown timezone &quot;Mars\/Olympus&quot;$/,
+      /^minute field &quot;61&quot;/,
+    ])
+      assert.equal(
+        shown.filter((text) => expected.test(text)).length,
+        1,
+        `${expected} once beside its field, in: ${JSON.stringify(shown)}`,
+      );
     assert.match(body, /value="\{not json|\{not json<\/textarea>/, 'what was typed is kept');
-    const crontab = await admin.form('/admin/periodic-tasks', {
-      _csrf: csrfOf(form),
-      name: 'bad minute',
-      task: 'test.echo',
-      kwargs: '{}',
-      scheduleType: 'crontab',
-      expression: '61 * * * *',
-      timezone: 'UTC',
-      action: 'save',
-    });
-    assert.equal(crontab.status, 400);
-    assert.match(await crontab.text(), /<code>expression<\/code>: minute field &quot;61&quot;/);
-    const unknownTask = await admin.form('/admin/periodic-tasks', {
-      _csrf: csrfOf(form),
-      name: 'x',
-      task: 'no.such.task',
-      kwargs: '{}',
-      scheduleType: 'interval',
-      every: '0',
-      period: 'minutes',
-      action: 'save',
-    });
-    const unknownBody = await unknownTask.text();
-    assert.match(unknownBody, /<code>task<\/code>: unknown task/);
-    assert.match(unknownBody, /<code>every<\/code>: expected a number greater than 0/);
+
+    // zod's own words never reach the form.
+    const words = await (
+      await submit({ scheduleType: 'clocked', at: '', priority: 'high', kwargs: '{"value": 1}' })
+    ).text();
+    const wordsShown = besides(words).join(' | ');
+    assert.doesNotMatch(words, /Invalid input|received Date|expected number, received/);
+    assert.match(wordsShown, /expected a date and time/);
+    assert.match(wordsShown, /expected a number, got text/);
+
+    const unknownTask = await submit({ task: 'no.such.task', every: '0' });
+    const unknownShown = besides(await unknownTask.text()).join(' | ');
+    assert.match(unknownShown, /unknown task/);
+    assert.match(unknownShown, /expected a number greater than 0/);
     assert.equal((await periodicTasks()).length, before, 'nothing was saved');
   });
 
@@ -321,7 +339,7 @@ describe('admin portal', () => {
       asAdmin,
       new RegExp(`href="/admin/periodic-tasks/${schedule.id}">${schedule.name}<`),
     );
-    assert.match(asAdmin, /href="\/admin\/speedtests\/1"\s*>Open speed test 1/);
+    assert.match(asAdmin, /href="\/admin\/speedtests\/1"[^>]*>Open speed test 1/);
     assert.match(asAdmin, /at secret/);
     const asUser = await page(viewer, `/admin/task-results/${run.id}`);
     assert.match(asUser, /went wrong/);
@@ -400,7 +418,7 @@ describe('admin portal', () => {
       password: 'short',
     });
     assert.equal(short.status, 400);
-    assert.match(await short.text(), /<code>password<\/code>: /);
+    assert.match(await short.text(), /class="field-error"\s*>\s*expected at least 12 characters/);
     const added = await admin.form('/admin/users', {
       _csrf: csrfOf(adminUsers),
       username: 'Newbie',
@@ -445,7 +463,7 @@ describe('admin portal', () => {
     assert.match(again, new RegExp(`${token.slice(0, 11)}…`), 'its prefix tells it apart');
     const noName = await viewer.form('/admin/account/tokens', { _csrf: csrfOf(again), name: ' ' });
     assert.equal(noName.status, 400);
-    assert.match(await noName.text(), /<code>name<\/code>: expected a name/);
+    assert.match(await noName.text(), /class="field-error"\s*>\s*expected a name/);
 
     const record = await env.db.models.ApiToken.findOne({ where: { name: 'grafana' } });
     const revoked = await viewer.form(`/admin/account/tokens/${record!.id}/revoke`, {
@@ -467,7 +485,7 @@ describe('admin portal', () => {
       next: 'a brand new long password',
     });
     assert.equal(wrong.status, 400);
-    assert.match(await wrong.text(), /<code>current<\/code>: this is not your current password/);
+    assert.match(await wrong.text(), /class="field-error"\s*>\s*this is not your current password/);
     const changed = await viewer.form('/admin/account/password', {
       _csrf: csrfOf(again),
       current: PASSWORD,

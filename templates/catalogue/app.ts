@@ -90,6 +90,7 @@ export function webService(config: DeploymentConfig): ServiceSpec {
       // sees their own addresses (TRUST_PROXY); swag's .10 and the gateway's .1 are outside the
       // range too, so nothing from outside is exempt.
       SPEEDTEST_TARGET_UNLIMITED_CIDRS: `127.0.0.0/8,::1/128,${net.ipRange}`,
+      PUBLIC_STATUS_PAGE: String(config.speedtest.publicStatusPage),
       SESSION_SECRET: { secret: 'sessionSecret' },
       ADMIN_USERNAME: config.admin.username,
       ADMIN_PASSWORD: { secret: 'appAdminPassword' },

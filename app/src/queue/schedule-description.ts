@@ -3,7 +3,9 @@
 import cronstrue from 'cronstrue';
 import { z } from 'zod';
 import { boundedDate, parseOrThrow } from '../validation.ts';
+import { SPEEDTEST_TASK, TYPICAL_SPEEDTEST_MS } from '../tasks/speedtest.ts';
 import {
+  intervalMs,
   nextRunTimes,
   periodicTaskFields,
   scheduleSchema,
@@ -40,6 +42,8 @@ export const schedulePreviewInput = z
     oneOff: z.boolean().default(false),
     /** An existing task's last run: an interval counts from it, as the scheduler does. */
     lastRunAt: boundedDate().nullable().default(null),
+    /** The task it runs, for warnings that depend on it (a speed test takes a while). */
+    task: z.string().optional(),
     count: z.int().min(1).max(50).default(5),
   })
   .strict();
@@ -47,11 +51,13 @@ export const schedulePreviewInput = z
 export interface SchedulePreview {
   description: string;
   nextRuns: Date[];
+  /** Allowed, but probably not meant: said beside the preview, not refused. */
+  warnings: string[];
 }
 
 /** What a schedule would do, before it is saved: its description and next run times. */
 export function previewSchedule(input: unknown): SchedulePreview {
-  const { schedule, startTime, expiresAt, oneOff, lastRunAt, count } = parseOrThrow(
+  const { schedule, startTime, expiresAt, oneOff, lastRunAt, task, count } = parseOrThrow(
     schedulePreviewInput,
     input,
   );
@@ -61,5 +67,22 @@ export function previewSchedule(input: unknown): SchedulePreview {
   return {
     description: describeSchedule(schedule),
     nextRuns: nextRunTimes({ ...columns, startTime, expiresAt, lastRunAt }, count),
+    warnings: scheduleWarnings(schedule, task),
   };
+}
+
+/** What a schedule does that its author may not mean: runs that overlap, a time gone by. */
+export function scheduleWarnings(schedule: Schedule, task?: string, now = new Date()): string[] {
+  const warnings: string[] = [];
+  if (
+    schedule.type === 'interval' &&
+    task === SPEEDTEST_TASK &&
+    intervalMs(schedule) < TYPICAL_SPEEDTEST_MS
+  )
+    warnings.push(
+      `a speed test takes about ${TYPICAL_SPEEDTEST_MS / 1000} s: runs closer together than that wait for each other (one speed test at a time)`,
+    );
+  if (schedule.type === 'clocked' && schedule.at < now)
+    warnings.push('this time has passed: the task runs once, as soon as it is saved');
+  return warnings;
 }

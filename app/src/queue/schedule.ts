@@ -80,10 +80,11 @@ export const scheduleSchema = z.discriminatedUnion('type', [
     })
     .strict()
     .superRefine((value, ctx) => {
-      // An unknown timezone is reported on its own field; parsing with it would blame the
-      // expression too, with cron-parser's "unhandled timestamp: Invalid Date".
-      if (!isValidTimezone(value.timezone)) return;
-      const problem = crontabProblem(value.expression, value.timezone);
+      // An unknown timezone is reported on its own field; the expression is still checked (in
+      // UTC), so both problems come back at once: parsing with the bad zone would blame the
+      // expression with cron-parser's "unhandled timestamp: Invalid Date".
+      const zone = isValidTimezone(value.timezone) ? value.timezone : 'UTC';
+      const problem = crontabProblem(value.expression, zone);
       if (problem) ctx.addIssue({ code: 'custom', path: ['expression'], message: problem });
     }),
   z.object({ type: z.literal('clocked'), at: boundedDate() }).strict(),

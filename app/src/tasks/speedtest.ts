@@ -20,6 +20,12 @@ const kwargs = z
   })
   .strict();
 
+/** The speed test's task name, which schedules and the portal's speed test form refer to. */
+export const SPEEDTEST_TASK = 'speedtester.run_speedtest';
+
+/** About how long one speed test takes with the default settings (warm-up, both directions, pings). */
+export const TYPICAL_SPEEDTEST_MS = 24_000;
+
 export interface SpeedtestTaskDeps {
   db: Database;
   defaultEngine: EngineName;
@@ -33,7 +39,7 @@ export interface SpeedtestTaskDeps {
 
 export function speedtestTask(deps: SpeedtestTaskDeps) {
   return defineTask({
-    name: 'speedtester.run_speedtest',
+    name: SPEEDTEST_TASK,
     description: 'Measure download, upload, ping and jitter; store the result.',
     queue: 'speedtests',
     kwargs,

@@ -26,6 +26,7 @@ import { API_BASE, apiRoutes } from './api/index.ts';
 import { auditWrites } from './audit.ts';
 import { jsonErrors } from './errors.ts';
 import { healthRoutes } from './health.ts';
+import { statusPage } from './status-page.ts';
 import { httpMetrics } from './metrics.ts';
 import { noStore, securityHeaders } from './security-headers.ts';
 
@@ -41,6 +42,8 @@ export interface WebDeps {
   httpDuration?: Histogram<'method' | 'route' | 'status'>;
   /** The built-in speed test target; absent when switched off. */
   speedtestTarget?: { path: string } & TargetOptions;
+  /** The public, read-only status page at /status (PUBLIC_STATUS_PAGE). */
+  publicStatusPage?: boolean;
   /** Sign-in attempts per minute from one address (tests lower it). */
   loginRateLimitPerMinute?: number;
 }
@@ -61,6 +64,8 @@ export function createWebApp(deps: WebDeps): WebApp {
   app.use(healthRoutes({ sequelize: deps.db.sequelize, redis: deps.redis }));
   if (deps.speedtestTarget)
     app.use(deps.speedtestTarget.path, speedtestTarget(deps.speedtestTarget));
+  // Before the session: an anonymous page gets no session row and no cookie.
+  if (deps.publicStatusPage) app.use(statusPage(deps.db));
 
   const secret = sessionSecret(deps.config, deps.log);
   const { middleware: session, store } = sessions(deps.db, deps.config, secret);

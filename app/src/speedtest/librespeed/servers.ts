@@ -2,6 +2,7 @@
 // list (the JSON format LibreSpeed's own client reads), or this deployment's built-in target.
 import { z } from 'zod';
 import { SpeedtestError } from '../engine.ts';
+import '../../zod-words.ts';
 
 export interface LibreSpeedServer {
   id: string;

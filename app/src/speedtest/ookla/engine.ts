@@ -25,6 +25,7 @@ import {
   type SpeedtestServer,
 } from '../engine.ts';
 import { fetchOoklaServers, serverIdSchema } from './server-list.ts';
+import '../../zod-words.ts';
 
 export type OoklaConfig = Pick<
   Config,

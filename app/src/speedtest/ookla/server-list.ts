@@ -9,6 +9,7 @@
 // with coordinates as strings and the distance (km, from the caller's address) as a number.
 import { z } from 'zod';
 import { SpeedtestError, type SpeedtestServer } from '../engine.ts';
+import '../../zod-words.ts';
 
 // The API writes coordinates and ids as strings; numbers are accepted too, should that change.
 const numeric = (value: unknown) =>

@@ -48,7 +48,7 @@ export function adminRoutes(deps: {
   router.use(queueBoard(deps.queues));
   // Every state-changing form carries the session's CSRF token in its _csrf field.
   router.use(express.urlencoded({ extended: false, limit: '64kb' }), csrfProtection());
-  router.use(speedtestPages(deps.db));
+  router.use(speedtestPages(deps));
   router.use(periodicTaskPages(deps));
   router.use(taskResultPages(deps.db, deps.registry));
   router.use(userPages(deps.db, deps.throttle));

@@ -9,7 +9,7 @@ export const ADMIN = '/admin';
 const SECTIONS = [
   { path: '', label: 'Home' },
   { path: '/speedtests', label: 'Speed tests' },
-  { path: '/periodic-tasks', label: 'Periodic tasks' },
+  { path: '/periodic-tasks', label: 'Schedules' },
   { path: '/task-results', label: 'Task results' },
   { path: '/queues', label: 'Queues', adminOnly: true },
   { path: '/users', label: 'Users' },

@@ -49,21 +49,54 @@ export function dateRangeIssues(filters: { from?: Date; to?: Date }): FieldIssue
     : [];
 }
 
-export function issueList(issues: FieldIssue[]): SafeHtml | string {
+/** Whether an issue belongs to a field (`kwargs.servers` belongs to `kwargs`). */
+const belongsTo = (issue: FieldIssue, field: string) =>
+  issue.path === field || issue.path.startsWith(`${field}.`);
+
+/**
+ * The top of a refused form: that nothing was saved, and the problems no field of the form shows
+ * beside itself (`fields`: those that do). Each problem is shown once, beside its field if it has
+ * one, all of them at once.
+ */
+export function issueList(issues: FieldIssue[], fields: readonly string[] = []): SafeHtml | string {
   if (issues.length === 0) return '';
+  const elsewhere = issues.filter((issue) => !fields.some((field) => belongsTo(issue, field)));
+  const marked = issues.length - elsewhere.length;
   return html`<div class="errors" role="alert">
-    <p>Nothing was saved. Please correct:</p>
-    <ul>
-      ${issues.map((issue) => html`<li><code>${issue.path || 'form'}</code>: ${issue.message}</li>`)}
-    </ul>
+    <p>
+      Nothing was saved.
+      ${
+        marked
+          ? `Please correct the ${marked === 1 ? 'field' : `${marked} problems`} marked below.`
+          : 'Please correct:'
+      }
+    </p>
+    ${
+      elsewhere.length
+        ? html`<ul>
+            ${elsewhere.map(
+              (issue) =>
+                html`<li>
+                  ${issue.path ? html`<code>${issue.path}</code>: ` : ''}${issue.message}
+                </li>`,
+            )}
+          </ul>`
+        : ''
+    }
   </div>`;
 }
 
 /** The problem with one form field, shown under it. */
 export function fieldError(issues: FieldIssue[], field: string): SafeHtml | string {
-  const mine = issues.filter((i) => i.path === field || i.path.startsWith(`${field}.`));
+  const mine = issues.filter((issue) => belongsTo(issue, field));
   return mine.length
-    ? html`<span class="field-error">${mine.map((i) => i.message).join('; ')}</span>`
+    ? html`<span class="field-error"
+        >${mine
+          .map((i) =>
+            i.path === field ? i.message : `${i.path.slice(field.length + 1)}: ${i.message}`,
+          )
+          .join('; ')}</span
+      >`
     : '';
 }
 

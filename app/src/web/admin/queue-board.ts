@@ -60,6 +60,24 @@ async function boardRouter(queues: Queues): Promise<RequestHandler> {
   return board;
 }
 
+// bull-board's page asks Google for its fonts (a third-party request, which the CSP refuses with
+// a console error on every load) and keeps its link back to us in a menu. Its page, rendered from
+// its own template, is edited on the way out: no font link, and a link back to the portal.
+const FONT_LINK = /<link href="https:\/\/fonts\.googleapis\.com[^>]*>\s*/g;
+const BACK_LINK = `<a href="${ADMIN}" style="position:fixed;right:0.75rem;bottom:0.75rem;z-index:2147483647;padding:0.35rem 0.7rem;border-radius:0.4rem;background:#1f5fbf;color:#fff;font:0.85rem system-ui,sans-serif;text-decoration:none">← Back to the portal</a>`;
+
+const ownPage: RequestHandler = (_request, response, next) => {
+  const render = response.render.bind(response);
+  response.render = ((view: string, options?: object) =>
+    render(view, options ?? {}, (error: Error | null, page?: string) => {
+      if (error) return next(error);
+      response.send(
+        page!.replace(FONT_LINK, '').replace('<body class="preload">', `$&${BACK_LINK}`),
+      );
+    })) as typeof response.render;
+  next();
+};
+
 export function queueBoard(queues: Queues): Router {
   let board: Promise<RequestHandler> | undefined;
   const router = Router();
@@ -68,6 +86,7 @@ export function queueBoard(queues: Queues): Router {
     adminsOnly,
     sameOriginWrites,
     queueBoardPolicy(),
+    ownPage,
     (request, response, next) => {
       board ??= boardRouter(queues);
       board.then((handler) => handler(request, response, next), next);

@@ -212,7 +212,7 @@ export function taskResultPages(db: Database, registry: TaskRegistry): Router {
                   ${
                     typeof speedtestId === 'string' || typeof speedtestId === 'number'
                       ? html`<p>
-                          <a href="${ADMIN}/speedtests/${String(speedtestId)}"
+                          <a href="${ADMIN}/speedtests/${String(speedtestId)}" data-speedtest
                             >Open speed test ${String(speedtestId)} →</a
                           >
                         </p>`

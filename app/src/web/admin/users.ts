@@ -78,7 +78,7 @@ export function userPages(db: Database, throttle: LoginThrottle): Router {
         ${
           me.isAdmin
             ? html`<h2>Add a user</h2>
-                ${issueList(issues)}
+                ${issueList(issues, ['username', 'password'])}
                 <form method="post" action="${ADMIN}/users" class="editor">
                   ${csrfField(request)}
                   <label
@@ -204,7 +204,7 @@ export function userPages(db: Database, throttle: LoginThrottle): Router {
       title: 'Account',
       section: '/account',
       status: issues.length ? 400 : 200,
-      body: html`${issueList(issues)}
+      body: html`${issueList(issues, ['name', 'expiresAt', 'current', 'next'])}
         <h2>API tokens</h2>
         <p>
           Scripts and dashboards call <a href="/api/v1/openapi.json">the API</a> with

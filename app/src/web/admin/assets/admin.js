@@ -5,6 +5,7 @@
 // - the schedule editor: only the chosen schedule's fields, and a live preview of the next runs
 //   (a crontab's in its own time zone, named)
 // - copy buttons (data-copy) for a new API token
+// - after "Run a speed test now": from the run's page to its speed test once it is stored
 // - on a phone: the navigation folded behind a Menu button, and tables shown as cards
 'use strict';
 
@@ -56,6 +57,8 @@ function scheduleFromForm(form) {
     expiresAt: value('expiresAt') ? utc(value('expiresAt')) : null,
     oneOff: form.elements.namedItem('oneOff')?.checked ?? false,
     lastRunAt: form.getAttribute('data-last-run-at') || null,
+    // The speed test form runs one task; the general editor says which in its select.
+    task: value('form') === 'speedtest' ? 'speedtester.run_speedtest' : value('task') || undefined,
     count: 5,
   };
 }
@@ -99,6 +102,12 @@ function renderPreview(output, answer, ok, timeZone) {
   }
   output.append(description, runs);
   if (answer.nextRuns.length === 0) output.append('No upcoming runs.');
+  for (const warning of answer.warnings ?? []) {
+    const note = document.createElement('p');
+    note.className = 'warning';
+    note.textContent = `Note: ${warning}.`;
+    output.append(note);
+  }
 }
 
 function scheduleEditor(form) {
@@ -111,7 +120,9 @@ function scheduleEditor(form) {
     const type = form.querySelector('input[name="scheduleType"]:checked')?.value;
     for (const section of sections) section.hidden = section.getAttribute('data-schedule') !== type;
   };
-  const preview = async () => {
+  // On load, a refused form already shows each problem beside its field: the preview then shows
+  // only a schedule that works, not the same problems a second time.
+  const preview = async (onLoad = false) => {
     const mine = ++sequence;
     try {
       const response = await fetch('/api/v1/schedules/preview', {
@@ -123,6 +134,7 @@ function scheduleEditor(form) {
       const answer = await response.json();
       // An older request answering late must not overwrite a newer preview.
       const { schedule } = scheduleFromForm(form);
+      if (onLoad && !response.ok) return;
       if (mine === sequence)
         renderPreview(
           output,
@@ -136,7 +148,7 @@ function scheduleEditor(form) {
   };
   const schedulePreview = () => {
     clearTimeout(timer);
-    timer = setTimeout(preview, 250);
+    timer = setTimeout(() => preview(), 250);
   };
 
   form.addEventListener('input', schedulePreview);
@@ -147,7 +159,7 @@ function scheduleEditor(form) {
   // With the live preview the server-side "Preview" button is not needed.
   form.querySelector('button[value="preview"]')?.setAttribute('hidden', '');
   showChosen();
-  preview();
+  preview(true);
 }
 
 /** The Menu button folds the navigation (and sign-out) away; the CSS shows it on phones only. */
@@ -225,3 +237,16 @@ showLocalTimes(document);
 confirmForms();
 refreshWhileRunning();
 for (const form of document.querySelectorAll('form[data-schedule-editor]')) scheduleEditor(form);
+
+/**
+ * A task result opened from Home's "Run a speed test now" carries ?then=speedtest: once the run
+ * is done (the page no longer reloads itself) and has stored a speed test, that test opens. A
+ * failed run stays on its result, with the error.
+ */
+function followToSpeedtest() {
+  if (new window.URLSearchParams(window.location.search).get('then') !== 'speedtest') return;
+  if (document.querySelector('[data-refresh-seconds]')) return;
+  const link = document.querySelector('main a[data-speedtest]');
+  if (link) window.location.replace(link.href);
+}
+followToSpeedtest();
