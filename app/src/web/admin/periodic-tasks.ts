@@ -50,6 +50,12 @@ const EDITOR_FIELDS = [
   'description',
 ] as const;
 const SCHEDULE_TYPES = ['interval', 'crontab', 'clocked'] as const;
+/** The schedule kinds in people's words (the values stay django-celery-beat's). */
+const SCHEDULE_WORDS: Record<(typeof SCHEDULE_TYPES)[number], string> = {
+  interval: 'Every so often (an interval)',
+  crontab: 'At set times (crontab)',
+  clocked: 'Once, at a date and time',
+};
 
 /** The editor's fields as submitted: every value a string, as a browser sends them. */
 type FormValues = Record<string, string>;
@@ -316,7 +322,7 @@ function editor(
                 value="${type}"
                 ${checked('scheduleType', type)}
               />
-              ${type}</label
+              ${SCHEDULE_WORDS[type]}</label
             >`,
         )}
         ${err('scheduleType')}
