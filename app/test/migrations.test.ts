@@ -16,6 +16,7 @@ const ALL_MIGRATIONS = [
   '0003-seed-speedtest-schedule',
   '0004-speedtest-daily',
   '0005-drop-account-lockout',
+  '0006-schedule-jitter',
 ];
 
 const APP_TABLES = [

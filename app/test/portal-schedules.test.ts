@@ -155,6 +155,43 @@ describe('schedules in the portal', () => {
     assert.deepEqual((await byName('Mine'))?.kwargs, {});
   });
 
+  test('a random delay per run: saved, shown again, and refused beside its field when too long', async () => {
+    const form = await page(admin, '/admin/periodic-tasks/new');
+    const saved = await post(
+      admin,
+      '/admin/periodic-tasks',
+      form,
+      new URLSearchParams(schedule({ form: 'speedtest', name: 'Jittered', jitterSeconds: '120' })),
+    );
+    assert.equal(saved.status, 303, await saved.text());
+    const row = await byName('Jittered');
+    assert.equal(row?.jitterSeconds, 120);
+    assert.match(
+      await page(admin, `/admin/periodic-tasks/${row!.id}`),
+      /name="jitterSeconds" value="120"/,
+    );
+    const refused = await post(
+      admin,
+      '/admin/periodic-tasks',
+      form,
+      new URLSearchParams(
+        schedule({
+          form: 'speedtest',
+          name: 'Too jittery',
+          every: '1',
+          period: 'minutes',
+          jitterSeconds: '90',
+        }),
+      ),
+    );
+    assert.equal(refused.status, 400);
+    assert.match(
+      await refused.text(),
+      /class="field-error"\s*>\s*expected less than the time between two runs \(60 s\)/,
+    );
+    assert.equal(await byName('Too jittery'), null);
+  });
+
   test('allowed but probably not meant: said in the preview and after saving, not refused', async () => {
     const form = await page(admin, '/admin/periodic-tasks/new');
     const often = schedule({

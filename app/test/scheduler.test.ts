@@ -10,7 +10,7 @@ import { jobOptions, Queues } from '../src/queue/queues.ts';
 import { createRedis } from '../src/queue/redis.ts';
 import { nextRunTimes, scheduleRevision, type PeriodicTaskInput } from '../src/queue/schedule.ts';
 import { schedulerId, startScheduler, type RunningScheduler } from '../src/queue/scheduler.ts';
-import { startWorker, type RunningWorker } from '../src/queue/worker.ts';
+import { jitterOffsetMs, startWorker, type RunningWorker } from '../src/queue/worker.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
 import { testRegistry } from './helpers/tasks.ts';
 import { sleep, waitFor } from '../../testing/wait.ts';
@@ -79,6 +79,55 @@ describe('scheduler', () => {
     await row.reload();
     assert.ok(row.totalRunCount >= 3);
     await tasks.setEnabled(row.id, false);
+  });
+
+  test('a jittered schedule: each run starts at its slot plus its own random offset within the jitter; lateness is measured from that', async () => {
+    const row = await create({
+      name: 'every 4 s, jitter 3 s',
+      schedule: { type: 'interval', every: 4, period: 'seconds' },
+      jitterSeconds: 3,
+    });
+    const runs = await waitFor(
+      async () => {
+        const done = await results(row.id, 'succeeded');
+        return done.length >= 3 ? done : null;
+      },
+      { what: 'three jittered runs', timeoutMs: 30_000 },
+    );
+    const slotOf = (run: { jobId: string }) => Number(run.jobId.split(':').at(-1));
+    const offsets = runs.map((run) => run.scheduledFor!.getTime() - slotOf(run));
+    for (const [i, run] of runs.entries()) {
+      assert.ok(
+        offsets[i]! >= 0 && offsets[i]! <= 3000,
+        `offset ${offsets[i]} ms of run ${run.jobId}: within the 3 s of jitter`,
+      );
+      assert.equal(offsets[i], jitterOffsetMs(run.jobId, 3), 'the offset drawn for that run');
+      assert.equal(run.attempts, 1, 'putting a run off is not an attempt');
+      const late = run.startedAt!.getTime() - run.scheduledFor!.getTime();
+      assert.ok(late >= 0 && late < 1500, `started ${late} ms after its jittered time`);
+    }
+    assert.ok(new Set(offsets).size > 1, `offsets differ from run to run: ${offsets}`);
+    await tasks.setEnabled(row.id, false);
+  });
+
+  test('jitter of a run is not longer than the time between runs', async () => {
+    await assert.rejects(
+      create({
+        name: 'too much jitter',
+        schedule: { type: 'interval', every: 1, period: 'minutes' },
+        jitterSeconds: 60,
+      }),
+      (error: Error) =>
+        /jitterSeconds: expected less than the time between two runs \(60 s\)/.test(error.message),
+    );
+    await assert.rejects(
+      create({
+        name: 'over an hour',
+        schedule: { type: 'interval', every: 1, period: 'days' },
+        jitterSeconds: 3601,
+      }),
+      /jitterSeconds: expected at most 3600/,
+    );
   });
 
   test('a change reaches Redis through NOTIFY within a second, and the old schedule is removed', async () => {

@@ -9,6 +9,7 @@ import * as seedPeriodicTasks from './migrations/0002-seed-periodic-tasks.ts';
 import * as seedSpeedtestSchedule from './migrations/0003-seed-speedtest-schedule.ts';
 import * as speedtestDaily from './migrations/0004-speedtest-daily.ts';
 import * as dropAccountLockout from './migrations/0005-drop-account-lockout.ts';
+import * as scheduleJitter from './migrations/0006-schedule-jitter.ts';
 
 export type Migration = MigrationFn<Sequelize>;
 
@@ -18,6 +19,7 @@ const MIGRATIONS: Array<{ name: string; up: Migration; down: Migration }> = [
   { name: '0003-seed-speedtest-schedule', ...seedSpeedtestSchedule },
   { name: '0004-speedtest-daily', ...speedtestDaily },
   { name: '0005-drop-account-lockout', ...dropAccountLockout },
+  { name: '0006-schedule-jitter', ...scheduleJitter },
 ];
 
 export function createMigrator(sequelize: Sequelize, log?: Logger): Umzug<Sequelize> {

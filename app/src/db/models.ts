@@ -40,6 +40,8 @@ class PeriodicTaskBase extends Model<
   declare crontab: CreationOptional<string | null>;
   declare timezone: CreationOptional<string>;
   declare clockedAt: CreationOptional<Date | null>;
+  /** Each run starts up to this many seconds after its slot, at random (0: on the slot). */
+  declare jitterSeconds: CreationOptional<number>;
   declare startTime: CreationOptional<Date | null>;
   declare expiresAt: CreationOptional<Date | null>;
   declare oneOff: CreationOptional<boolean>;
@@ -217,6 +219,7 @@ export function initModels(sequelize: Sequelize) {
       crontab: { type: TEXT },
       timezone: { type: TEXT, allowNull: false, defaultValue: 'UTC' },
       clockedAt: { type: DATE },
+      jitterSeconds: { type: INTEGER, allowNull: false, defaultValue: 0 },
       startTime: { type: DATE },
       expiresAt: { type: DATE },
       oneOff: { type: BOOLEAN, allowNull: false, defaultValue: false },

@@ -12,6 +12,12 @@ export interface JobData {
   periodicTaskId?: number;
   /** The schedule revision that created the job; workers skip jobs of a stale revision. */
   revision?: string;
+  /** A scheduled run starts up to this many seconds after its slot (its periodic task's jitter). */
+  jitterSeconds?: number;
+  /** Set once the worker has put the run off to its jittered time (epoch ms): its slot now. */
+  jitteredTo?: number;
+  /** Whether that took a start of its own (the job went back to the delayed set). */
+  jitterDelayed?: boolean;
 }
 
 /** PostgreSQL keeps every run; Redis only needs recent jobs for the queue board. */

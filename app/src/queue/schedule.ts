@@ -14,6 +14,8 @@ const PERIOD_MS: Record<IntervalPeriod, number> = {
   hours: 3_600_000,
   days: 86_400_000,
 };
+/** The longest random delay of a run (an hour). */
+export const MAX_JITTER_SECONDS = 3_600;
 /** The longest interval: ten years (longer is a clocked, one-off task). */
 const MAX_INTERVAL_DAYS = 3_650;
 const CRON_FIELDS = ['minute', 'hour', 'day-of-month', 'month', 'day-of-week'] as const;
@@ -105,6 +107,11 @@ export const periodicTaskFields = z
     expiresAt: optionalDate,
     oneOff: z.boolean().default(false),
     enabled: z.boolean().default(true),
+    /**
+     * Each run starts up to this many seconds after its slot, at random, so that schedules do not
+     * all hit the top of the hour; less than the time between two runs.
+     */
+    jitterSeconds: z.int().min(0).max(MAX_JITTER_SECONDS).default(0),
     priority: z.int().min(1).max(MAX_PRIORITY).nullable().default(null),
     queue: z.enum(QUEUE_NAMES).nullable().default(null),
     description: z.string().max(2000).default(''),
@@ -138,6 +145,14 @@ export function periodicTaskSchema(registry: TaskRegistry) {
         ctx.addIssue({ code: 'custom', path: ['kwargs', ...issue.path], message: issue.message });
       }
     }
+    const gap = value.jitterSeconds ? safeGapMs(value.schedule) : null;
+    if (gap !== null && value.jitterSeconds * 1000 >= gap) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jitterSeconds'],
+        message: `expected less than the time between two runs (${gap / 1000} s)`,
+      });
+    }
     if (value.startTime && value.expiresAt && value.expiresAt <= value.startTime) {
       ctx.addIssue({
         code: 'custom',
@@ -160,6 +175,7 @@ export type PeriodicTaskColumns = Pick<
   | 'crontab'
   | 'timezone'
   | 'clockedAt'
+  | 'jitterSeconds'
   | 'startTime'
   | 'expiresAt'
   | 'oneOff'
@@ -182,6 +198,7 @@ export function specToColumns(spec: PeriodicTaskSpec): PeriodicTaskColumns {
     crontab: schedule.type === 'crontab' ? schedule.expression : null,
     timezone: schedule.type === 'crontab' ? schedule.timezone : 'UTC',
     clockedAt: schedule.type === 'clocked' ? schedule.at : null,
+    jitterSeconds: spec.jitterSeconds,
     startTime: spec.startTime,
     expiresAt: spec.expiresAt,
     // A clocked schedule has one instant, so it always runs once (as in django-celery-beat).
@@ -219,6 +236,7 @@ export function rowToSpec(row: PeriodicTaskColumns): PeriodicTaskSpec {
     expiresAt: row.expiresAt,
     oneOff: row.oneOff,
     enabled: row.enabled,
+    jitterSeconds: row.jitterSeconds,
     priority: row.priority,
     queue: row.queue,
     description: row.description,
@@ -262,6 +280,8 @@ export function scheduleRevision(
     args: row.args,
     kwargs: row.kwargs,
     repeat: repeatOptions(row),
+    // Only when set, so that rows from before jitter keep their revision (and their schedulers).
+    jitterSeconds: row.jitterSeconds || undefined,
     oneOff: row.oneOff,
     priority: row.priority,
     queue: row.queue,
@@ -316,4 +336,29 @@ export function nextRunTimes(
     }
   }
   return times;
+}
+
+/** The shortest time between two runs of a repeating schedule (a one-off has none). */
+export function shortestGapMs(schedule: Schedule): number | null {
+  if (schedule.type === 'interval') return intervalMs(schedule);
+  if (schedule.type === 'clocked') return null;
+  // The next hundred runs cover every pattern that repeats within a day or an hour.
+  const cron = CronExpressionParser.parse(schedule.expression, { tz: schedule.timezone });
+  let previous = cron.next().getTime();
+  let shortest = Infinity;
+  for (let i = 0; i < 100; i++) {
+    const next = cron.next().getTime();
+    shortest = Math.min(shortest, next - previous);
+    previous = next;
+  }
+  return shortest;
+}
+
+/** shortestGapMs, or null for a crontab that does not parse (its own field says why). */
+function safeGapMs(schedule: Schedule): number | null {
+  try {
+    return shortestGapMs(schedule);
+  } catch {
+    return null;
+  }
 }

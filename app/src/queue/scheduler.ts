@@ -108,7 +108,13 @@ function createReconciler(
         row,
         template: {
           name: task.name,
-          data: { args: row.args, kwargs: row.kwargs, periodicTaskId: row.id, revision },
+          data: {
+            args: row.args,
+            kwargs: row.kwargs,
+            periodicTaskId: row.id,
+            revision,
+            ...(row.jitterSeconds ? { jitterSeconds: row.jitterSeconds } : {}),
+          },
           opts,
         },
       });

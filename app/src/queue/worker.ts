@@ -1,7 +1,8 @@
 // The worker role (Celery worker): runs jobs from the queues with the task registry's retry,
 // backoff and timeout policy, records every attempt in task_results, and shuts down gracefully.
 import { hostname } from 'node:os';
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { createHash } from 'node:crypto';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Config } from '../config.ts';
 import { retryWhileUnreachable, type Database } from '../db/index.ts';
 import type { JsonValue, TaskLogLine, TaskStatus } from '../db/models.ts';
@@ -48,8 +49,24 @@ class TaskTimeoutError extends Error {
 }
 
 /** When a job was due: a scheduler's run at its instant, any other job when it was meant to start. */
-function dueInstant(job: Job): Date {
+function dueInstant(job: Job<JobData>): Date {
+  if (job.data.jitteredTo !== undefined) return new Date(job.data.jitteredTo);
   return scheduledJobDueAt(job.id) ?? new Date(job.timestamp + (job.opts.delay ?? 0));
+}
+
+/**
+ * A run's random delay within its schedule's jitter, from its job id: random across runs and
+ * schedules, the same for one run every time it is asked (a worker that crashes mid-delay puts
+ * it off to the same instant).
+ */
+export function jitterOffsetMs(jobId: string, jitterSeconds: number): number {
+  const draw = createHash('sha256').update(jobId).digest().readUIntBE(0, 6);
+  return draw % (jitterSeconds * 1000 + 1);
+}
+
+/** Starts of a job that count: the one that only put a jittered run off is not an attempt. */
+function starts(job: Job<JobData>): number {
+  return job.attemptsStarted - (job.data.jitterDelayed ? 1 : 0);
 }
 
 export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
@@ -75,7 +92,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   async function admissionProblem(job: Job<JobData>, task: TaskDefinition): Promise<string | null> {
     const { periodicTaskId, revision } = job.data;
     if (periodicTaskId === undefined || revision === undefined) return null;
-    if (job.attemptsStarted > 1) return null;
+    if (starts(job) > 1) return null;
     const row = await db.models.PeriodicTask.findByPk(periodicTaskId, { raw: true });
     if (!row) return 'its periodic task was deleted';
     if (!row.enabled) return 'its periodic task is disabled';
@@ -103,7 +120,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       task: job.name,
       periodicTaskId: job.data.periodicTaskId ?? null,
       status: 'started',
-      attempts: job.attemptsStarted,
+      attempts: starts(job),
       args: job.data.args ?? [],
       kwargs: job.data.kwargs ?? {},
       result: null,
@@ -120,6 +137,18 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   }
 
   async function processJob(job: Job<JobData>, token: string | undefined, cancel?: AbortSignal) {
+    // A jittered schedule's run is put off, once, to its slot plus its random offset; the
+    // admission check, the task result and the lateness all start from that time.
+    const jitter = job.data.jitterSeconds ?? 0;
+    if (jitter > 0 && job.data.revision && job.data.jitteredTo === undefined && starts(job) <= 1) {
+      const to = dueInstant(job).getTime() + jitterOffsetMs(job.id ?? '', jitter);
+      const delayed = to > Date.now();
+      await job.updateData({ ...job.data, jitteredTo: to, jitterDelayed: delayed });
+      if (delayed) {
+        await job.moveToDelayed(to, token);
+        throw new DelayedError();
+      }
+    }
     const task = registry.get(job.name);
     const row = startedRow(job);
     const finish = async (
@@ -163,7 +192,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       .write({ ...row })
       .catch((error: unknown) => jobLog.warn({ err: error }, 'could not record the start'));
     // Lateness is the scheduler's: a retry starts late on purpose (backoff) and is not counted.
-    if (job.data.revision && job.attemptsStarted <= 1) {
+    if (job.data.revision && starts(job) <= 1) {
       metrics.taskLateness.observe(
         { task: job.name },
         (row.startedAt!.getTime() - row.scheduledFor!.getTime()) / 1000,

@@ -3,10 +3,9 @@
 // (the metrics ports, the cloud's metadata service: a server-side request forgery and a port
 // scanner), maintenance.prune_results deletes history. Users' schedules also keep a minimum
 // interval, so a user cannot turn the worker into a load generator.
-import { CronExpressionParser } from 'cron-parser';
 import { ForbiddenError } from '../errors.ts';
 import type { Schedule } from '../queue/schedule.ts';
-import { intervalMs } from '../queue/schedule.ts';
+import { shortestGapMs } from '../queue/schedule.ts';
 import { ValidationError } from '../validation.ts';
 import type { TaskRegistry } from './registry.ts';
 
@@ -36,22 +35,6 @@ export function assertMayRun(
       `only admins may set ${reserved.map((name) => `kwargs.${name}`).join(', ')} of ${task}; ` +
         'leave it out to use the configured default',
     );
-}
-
-/** The shortest gap between runs of a repeating schedule (a one-off has none). */
-export function shortestGapMs(schedule: Schedule): number | null {
-  if (schedule.type === 'interval') return intervalMs(schedule);
-  if (schedule.type === 'clocked') return null;
-  // The next hundred runs cover every pattern that repeats within a day or an hour.
-  const cron = CronExpressionParser.parse(schedule.expression, { tz: schedule.timezone });
-  let previous = cron.next().getTime();
-  let shortest = Infinity;
-  for (let i = 0; i < 100; i++) {
-    const next = cron.next().getTime();
-    shortest = Math.min(shortest, next - previous);
-    previous = next;
-  }
-  return shortest;
 }
 
 /** Refuses a user's schedule that runs more often than MIN_USER_INTERVAL_MS (400, on `schedule`). */

@@ -47,6 +47,7 @@ const EDITOR_FIELDS = [
   'expiresAt',
   'queue',
   'priority',
+  'jitterSeconds',
   'description',
 ] as const;
 const SCHEDULE_TYPES = ['interval', 'crontab', 'clocked'] as const;
@@ -98,6 +99,7 @@ function valuesOf(row: PeriodicTask | null, registry: TaskRegistry, kind: Editor
       expiresAt: '',
       queue: '',
       priority: '',
+      jitterSeconds: '',
       description: '',
       enabled: 'on',
       oneOff: '',
@@ -123,6 +125,7 @@ function valuesOf(row: PeriodicTask | null, registry: TaskRegistry, kind: Editor
     expiresAt: dateTimeInput(spec.expiresAt),
     queue: spec.queue ?? '',
     priority: spec.priority === null ? '' : String(spec.priority),
+    jitterSeconds: spec.jitterSeconds ? String(spec.jitterSeconds) : '',
     description: spec.description,
     enabled: spec.enabled ? 'on' : '',
     oneOff: spec.oneOff ? 'on' : '',
@@ -168,6 +171,7 @@ function formToInput(values: FormValues): { input: Record<string, unknown>; issu
         ? { type, expression: values.expression ?? '', timezone: values.timezone || 'UTC' }
         : { type, at: utc(values.at) ?? '' };
   const priority = values.priority?.trim() ? number('priority') : null;
+  const jitterSeconds = values.jitterSeconds?.trim() ? number('jitterSeconds') : 0;
   return {
     input: {
       name: values.name ?? '',
@@ -179,6 +183,7 @@ function formToInput(values: FormValues): { input: Record<string, unknown>; issu
       oneOff: values.oneOff === 'on',
       enabled: values.enabled === 'on',
       priority,
+      jitterSeconds,
       queue: values.queue || null,
       description: values.description ?? '',
     },
@@ -370,7 +375,9 @@ function editor(
           Preview next runs
         </button>
       </fieldset>
-      <details ${v('startTime') || v('expiresAt') || v('queue') || v('priority') ? html`open` : ''}>
+      <details
+        ${v('startTime') || v('expiresAt') || v('queue') || v('priority') || v('jitterSeconds') ? html`open` : ''}
+      >
         <summary>More options</summary>
         <label
           >Start time (UTC) <input type="datetime-local" name="startTime" value="${v('startTime')}"
@@ -393,6 +400,15 @@ function editor(
           <input name="priority" value="${v('priority')}" inputmode="numeric" size="8"
         /></label>
         ${err('priority')}
+        <label
+          >Random delay of each run, up to (seconds; empty: none)
+          <input name="jitterSeconds" value="${v('jitterSeconds')}" inputmode="numeric" size="8"
+        /></label>
+        <small class="hint"
+          >Each run starts at its time plus a random offset up to this, so that many schedules do
+          not all start on the hour.</small
+        >
+        ${err('jitterSeconds')}
         <label class="inline"
           ><input type="checkbox" name="oneOff" ${checked('oneOff')} /> Run once, then
           disable</label
