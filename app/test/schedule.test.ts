@@ -104,6 +104,7 @@ describe('periodicTaskSchema', () => {
     expiresAt: null,
     oneOff: false,
     enabled: true,
+    jitterSeconds: 0,
     priority: null,
     queue: null,
     description: '',
