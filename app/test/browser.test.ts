@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { launchBrowser, type Browser } from './helpers/browser.ts';
-import { spawnTs, waitForOutput, type Child } from '../../testing/child.ts';
+import type { Child } from '../../testing/child.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
-import { freePort } from '../../testing/ports.ts';
+import { startPortalProcess } from './helpers/portal-process.ts';
 
 const ADMIN = { username: 'admin', password: 'correct horse battery staple' };
 const EXPECTED_PROBLEMS = [
@@ -25,24 +25,12 @@ describe('admin portal in Chromium', () => {
 
   before(async () => {
     env = await createTestEnv();
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    app = spawnTs('app/bin/refresher.js', ['all'], {
-      DATABASE_URL: env.config.DATABASE_URL,
-      DATABASE_CREATE: 'false',
-      REDIS_URL: env.config.REDIS_URL,
-      QUEUE_PREFIX: env.config.QUEUE_PREFIX,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      METRICS_PORT: String(await freePort()),
-      METRICS_HOST: '127.0.0.1',
+    ({ app, base } = await startPortalProcess(env, {
       ADMIN_USERNAME: ADMIN.username,
       ADMIN_PASSWORD: ADMIN.password,
       SPEEDTEST_DURATION_MS: '1000',
       SPEEDTEST_STREAMS: '2',
-      LOG_LEVEL: 'info',
-    });
-    await waitForOutput(app, /web role listening/, 30_000);
+    }));
     browser = await launchBrowser();
   });
   after(async () => {

@@ -16,8 +16,8 @@ import { speedtestResult } from './helpers/builders.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
 import { CookieClient } from './helpers/http-client.ts';
 import { serveWebApp, type ServedWebApp } from './helpers/web.ts';
-import { spawnTs, waitForOutput, type Child } from '../../testing/child.ts';
-import { freePort } from '../../testing/ports.ts';
+import { signInInBrowser, startPortalProcess } from './helpers/portal-process.ts';
+import type { Child } from '../../testing/child.ts';
 import { startRedisServer } from '../../testing/redis-server.ts';
 
 const PASSWORD = 'a sufficiently long password';
@@ -335,31 +335,14 @@ describe('Home in Chromium', () => {
         }),
       );
     }
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    app = spawnTs('app/bin/refresher.js', ['all'], {
-      DATABASE_URL: env.config.DATABASE_URL,
-      DATABASE_CREATE: 'false',
-      REDIS_URL: env.config.REDIS_URL,
-      QUEUE_PREFIX: env.config.QUEUE_PREFIX,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      METRICS_PORT: String(await freePort()),
-      METRICS_HOST: '127.0.0.1',
+    ({ app, base } = await startPortalProcess(env, {
       ADMIN_USERNAME: ADMIN.username,
       ADMIN_PASSWORD: ADMIN.password,
       SPEEDTEST_DURATION_MS: '1000',
       SPEEDTEST_STREAMS: '2',
-      LOG_LEVEL: 'info',
-    });
-    await waitForOutput(app, /web role listening/, 30_000);
+    }));
     browser = await launchBrowser();
-    const { page } = browser;
-    await page.goto(`${base}/login`);
-    await page.fill('input[name=username]', ADMIN.username);
-    await page.fill('input[name=password]', ADMIN.password);
-    await page.click('button[type=submit]');
-    await page.waitForURL(`${base}/admin`);
+    await signInInBrowser(browser.page, base, ADMIN);
   });
   after(async () => {
     await browser?.close();

@@ -18,8 +18,8 @@ import {
   taskResultRow,
 } from './helpers/builders.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
-import { spawnTs, waitForOutput, type Child } from '../../testing/child.ts';
-import { freePort } from '../../testing/ports.ts';
+import { signInInBrowser, startPortalProcess } from './helpers/portal-process.ts';
+import type { Child } from '../../testing/child.ts';
 
 const ADMIN = { username: 'admin', password: 'correct horse battery staple' };
 const WIDTHS = [
@@ -223,29 +223,9 @@ describe('portal layout: phone widths and dark mode', () => {
       );
     }
 
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    app = spawnTs('app/bin/refresher.js', ['all'], {
-      DATABASE_URL: env.config.DATABASE_URL,
-      DATABASE_CREATE: 'false',
-      REDIS_URL: env.config.REDIS_URL,
-      QUEUE_PREFIX: env.config.QUEUE_PREFIX,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      METRICS_PORT: String(await freePort()),
-      METRICS_HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      PUBLIC_STATUS_PAGE: 'true',
-    });
-    await waitForOutput(app, /web role listening/, 30_000);
+    ({ app, base } = await startPortalProcess(env, { PUBLIC_STATUS_PAGE: 'true' }));
     browser = await launchBrowser();
-
-    const { page } = browser;
-    await page.goto(`${base}/login`);
-    await page.fill('input[name=username]', ADMIN.username);
-    await page.fill('input[name=password]', ADMIN.password);
-    await page.click('button[type=submit]');
-    await page.waitForURL(`${base}/admin`);
+    await signInInBrowser(browser.page, base, ADMIN);
 
     pages = [
       { name: 'home', path: '/admin' },

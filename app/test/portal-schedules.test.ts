@@ -17,6 +17,19 @@ const PASSWORD = 'a sufficiently long password';
 const AMSTERDAM = 'https://ams.speed.example/backend';
 const ROTTERDAM = 'https://rtm.speed.example/backend';
 
+/** A world with the service's own tasks, an admin (ada) and a user (vic), both signed in. */
+async function signedInWorld() {
+  const env = await createTestEnv();
+  await createUser(env.db, { username: 'ada', password: PASSWORD, isAdmin: true });
+  await createUser(env.db, { username: 'vic', password: PASSWORD });
+  const web = await serveWebApp(env, { registry: createTaskRegistry(env.config, env.db) });
+  const admin = new CookieClient(web.origin);
+  const user = new CookieClient(web.origin);
+  assert.equal((await admin.signIn('ada', PASSWORD)).status, 303);
+  assert.equal((await user.signIn('vic', PASSWORD)).status, 303);
+  return { env, web, admin, user };
+}
+
 describe('schedules in the portal', () => {
   let env: TestEnv;
   let web: ServedWebApp;
@@ -24,14 +37,7 @@ describe('schedules in the portal', () => {
   let user: CookieClient;
 
   before(async () => {
-    env = await createTestEnv();
-    await createUser(env.db, { username: 'ada', password: PASSWORD, isAdmin: true });
-    await createUser(env.db, { username: 'vic', password: PASSWORD });
-    web = await serveWebApp(env, { registry: createTaskRegistry(env.config, env.db) });
-    admin = new CookieClient(web.origin);
-    user = new CookieClient(web.origin);
-    assert.equal((await admin.signIn('ada', PASSWORD)).status, 303);
-    assert.equal((await user.signIn('vic', PASSWORD)).status, 303);
+    ({ env, web, admin, user } = await signedInWorld());
     for (const [url, name] of [
       [AMSTERDAM, 'Amsterdam'],
       [ROTTERDAM, 'rotterdam'],
@@ -257,14 +263,7 @@ describe('bulk actions on schedules', () => {
   let user: CookieClient;
 
   before(async () => {
-    env = await createTestEnv();
-    await createUser(env.db, { username: 'ada', password: PASSWORD, isAdmin: true });
-    await createUser(env.db, { username: 'vic', password: PASSWORD });
-    web = await serveWebApp(env, { registry: createTaskRegistry(env.config, env.db) });
-    admin = new CookieClient(web.origin);
-    user = new CookieClient(web.origin);
-    assert.equal((await admin.signIn('ada', PASSWORD)).status, 303);
-    assert.equal((await user.signIn('vic', PASSWORD)).status, 303);
+    ({ env, web, admin, user } = await signedInWorld());
   });
   after(async () => {
     await web?.close();
