@@ -93,7 +93,7 @@ describe('REST API', () => {
     }
     assert.deepEqual(
       paths['/api/v1/speedtests']!.get!.parameters.map((p) => p.name),
-      ['from', 'to', 'engine', 'serverId', 'country', 'limit', 'cursor'],
+      ['from', 'to', 'engine', 'serverId', 'country', 'family', 'source', 'limit', 'cursor'],
     );
     for (const [path, methods] of Object.entries(paths)) {
       for (const method of Object.keys(methods)) {
@@ -272,6 +272,11 @@ describe('REST API', () => {
           pingedServer({ server: other, latencyMs: null, chosen: false }),
         ],
         client: { ip: '192.0.2.7', isp: 'Example ISP' },
+        // Odd tests ran over IPv6 from a second interface.
+        source:
+          i % 2
+            ? { address: '2001:db8::7', interface: 'eth1', family: 6 }
+            : { address: '192.0.2.7', interface: null, family: 4 },
       });
     const nl = speedtestServer({ id: 'nl-1', name: 'Amsterdam', countryCode: 'NL', lat: 52.1 });
     const de = speedtestServer({
@@ -304,8 +309,28 @@ describe('REST API', () => {
     assert.deepEqual(summary.json.pingMs, { min: 10, max: 13, avg: 11.5 });
     assert.equal((summary.json.latest as { pingMs: number }).pingMs, 13);
 
+    const v6 = await call('GET', '/speedtests?family=6&from=2031-01-01T00:00:00Z');
+    assert.deepEqual(
+      v6.json.items?.map((item) => [item.ipFamily, item.sourceAddress, item.sourceInterface]),
+      Array(3).fill([6, '2001:db8::7', 'eth1']),
+    );
+    const fromAddress = await call('GET', '/speedtests?source=192.0.2.7&from=2031-01-01T00:00:00Z');
+    assert.equal(fromAddress.json.items?.length, 3);
+    // speedtest_daily has no family: such a summary is counted from the tests themselves.
+    const v6Summary = await call(
+      'GET',
+      '/speedtests/summary?from=2030-12-31T00:00:00Z&country=NL&family=6',
+    );
+    assert.equal(v6Summary.json.count, 2);
+
     const id = all.json.items![0]!.id as string;
     const detail = await call('GET', `/speedtests/${id}`);
+    // The newest test (ping 15 ms) loaded to 31.9 ms down and 29.2 ms up: +15.55 ms on average.
+    assert.equal(detail.json.downloadLatencyMs, 31.9);
+    assert.equal(detail.json.uploadJitterMs, 3.1);
+    const bloat = detail.json.bufferbloat as { increaseMs: number; grade: string };
+    assert.equal(bloat.grade, 'A');
+    assert.ok(Math.abs(bloat.increaseMs - 15.55) < 1e-9, String(bloat.increaseMs));
     assert.deepEqual(detail.json.client, {
       ip: '192.0.2.7',
       isp: 'Example ISP',
@@ -328,7 +353,7 @@ describe('REST API', () => {
     const lines = csv.text.trim().split('\r\n');
     assert.equal(
       lines[0],
-      'id,startedAt,engine,downloadBps,uploadBps,pingMs,jitterMs,packetLoss,resultUrl,selfTest,serverId,serverName,countryCode',
+      'id,startedAt,engine,downloadBps,uploadBps,pingMs,jitterMs,packetLoss,downloadLatencyMs,downloadJitterMs,uploadLatencyMs,uploadJitterMs,bufferbloatMs,bufferbloatGrade,sourceAddress,sourceInterface,ipFamily,resultUrl,selfTest,serverId,serverName,countryCode',
     );
     assert.equal(lines.length, 3);
     assert.match(lines[1]!, /,"Berlin, ""Mitte""",DE$/);
@@ -341,7 +366,12 @@ describe('REST API', () => {
       clients.json.items?.map((item) => item.ip),
       ['192.0.2.7'],
     );
-    const bad = await call('GET', '/speedtests?country=Germany&engine=fast');
-    assert.deepEqual(issuePaths(bad.json).sort(), ['query.country', 'query.engine']);
+    const bad = await call('GET', '/speedtests?country=Germany&engine=fast&family=5&source=eth0');
+    assert.deepEqual(issuePaths(bad.json).sort(), [
+      'query.country',
+      'query.engine',
+      'query.family',
+      'query.source',
+    ]);
   });
 });

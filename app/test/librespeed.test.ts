@@ -212,6 +212,107 @@ describe('librespeed engine', () => {
     );
   });
 
+  test('latency under load: pings on their own connection while each direction runs', async () => {
+    // A server whose ping answers 40 ms late while a download runs and 80 ms late while an
+    // upload runs, at once otherwise: the engine must file each sample under its direction.
+    let downloads = 0;
+    let uploads = 0;
+    const port = await serve(
+      scripted({
+        'garbage.php': (_request, response) => {
+          downloads++;
+          response.writeHead(200, { 'content-type': 'application/octet-stream' });
+          const timer = setInterval(() => response.write(Buffer.alloc(64 * 1024)), 5);
+          response.on('close', () => {
+            clearInterval(timer);
+            downloads--;
+          });
+        },
+        'empty.php': (request, response) => {
+          if (request.method === 'POST') {
+            uploads++;
+            request.resume();
+            request.on('close', () => uploads--);
+            request.on('end', () => response.end());
+            return;
+          }
+          const delay = downloads > 0 ? 40 : uploads > 0 ? 80 : 0;
+          setTimeout(() => response.end(), delay);
+        },
+        'getIP.php': (_request, response) => response.end('127.0.0.1'),
+      }),
+    );
+    const result = await engineFor(port).run(
+      quick({ servers: [`http://127.0.0.1:${port}/`], durationMs: 1_500, warmupMs: 300 }),
+    );
+    assert.ok(result.pingMs < 20, `idle ping ${result.pingMs}`);
+    const down = result.downloadLatency;
+    const up = result.uploadLatency;
+    assert.ok(down && down.latencyMs >= 40 && down.latencyMs < 60, `download ${down?.latencyMs}`);
+    assert.ok(up && up.latencyMs >= 80 && up.latencyMs < 100, `upload ${up?.latencyMs}`);
+    assert.ok(down.jitterMs !== null && down.jitterMs < 10, `download jitter ${down.jitterMs}`);
+    const raw = result.raw as {
+      loadedLatency: { periodMs: number; downloadSamplesMs: number[]; uploadSamplesMs: number[] };
+    };
+    // One probe every 200 ms (or when the last answers) over 1.5 s: about 6 per direction.
+    assert.equal(raw.loadedLatency.periodMs, 200);
+    assert.ok(raw.loadedLatency.downloadSamplesMs.length >= 4, 'download samples');
+    assert.ok(raw.loadedLatency.uploadSamplesMs.length >= 4, 'upload samples');
+  });
+
+  test('source address, interface and IP family: bound, recorded, and refused clearly', async () => {
+    const url = `http://127.0.0.1:${targetPort}/speedtest/`;
+    const source = (s: Partial<NonNullable<EngineInput['source']>>) => ({
+      sourceAddress: null,
+      interface: null,
+      family: null,
+      ...s,
+    });
+    const bound = await engineFor(targetPort).run(
+      quick({ servers: [url], source: source({ sourceAddress: '127.0.0.1' }) }),
+    );
+    assert.deepEqual(bound.source, { address: '127.0.0.1', interface: null, family: 4 });
+    const viaInterface = await engineFor(targetPort).run(
+      quick({ servers: [url], source: source({ interface: 'lo', family: 4 }) }),
+    );
+    assert.deepEqual(viaInterface.source, { address: '127.0.0.1', interface: 'lo', family: 4 });
+
+    await rejectsWith(
+      engineFor(targetPort).run(quick({ servers: [url], source: source({ family: 6 }) })),
+      'bad-source',
+      /^127\.0\.0\.1:\d+ has an IPv4 address and cannot be reached over IPv6$/,
+    );
+    await rejectsWith(
+      engineFor(targetPort).run(
+        quick({ servers: [url], source: source({ sourceAddress: '192.0.2.77' }) }),
+      ),
+      'bad-source',
+      /^sourceAddress 192\.0\.2\.77 is not an address of this host \(it has .*127\.0\.0\.1/,
+    );
+    await rejectsWith(
+      engineFor(targetPort).run(quick({ servers: [url], source: source({ interface: 'nope0' }) })),
+      'bad-source',
+      /^interface "nope0" does not exist on this host \(it has .*\blo\b/,
+    );
+    await rejectsWith(
+      engineFor(targetPort).run(
+        quick({ servers: [url], source: source({ sourceAddress: '127.0.0.1', family: 6 }) }),
+      ),
+      'bad-source',
+      /^sourceAddress 127\.0\.0\.1 is IPv4 but family is IPv6$/,
+    );
+    await rejectsWith(
+      engineFor(targetPort).run(
+        quick({
+          servers: [`http://name.invalid:${targetPort}/`],
+          source: source({ family: 6 }),
+        }),
+      ),
+      'bad-source',
+      /^name\.invalid has no IPv6 address \(the schedule asks for IPv6\)$/,
+    );
+  });
+
   test('no server listening anywhere is "no route"', async () => {
     const dead = [await freePort(), await freePort()].map((p) => `http://127.0.0.1:${p}/`);
     await rejectsWith(

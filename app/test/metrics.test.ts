@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { bufferbloat } from '../src/speedtest/bufferbloat.ts';
 import { spawnTs, type Child } from '../../testing/child.ts';
 import { deleteRedisPrefix } from '../../testing/database.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
@@ -162,6 +163,36 @@ describe('metrics of every role', () => {
     const stored = await env.db.models.Speedtest.findOne({ order: [['startedAt', 'DESC']] });
     assert.equal(download, (stored?.downloadBps ?? 0) / 8);
     assert.ok(sum(worker, 'refresher_speedtest_last_ping_seconds') > 0);
+    assert.equal(
+      sum(worker, 'refresher_speedtest_last_jitter_seconds'),
+      (stored?.jitterMs ?? NaN) / 1000,
+    );
+    for (const direction of ['download', 'upload']) {
+      assert.equal(
+        sum(worker, 'refresher_speedtest_last_loaded_latency_seconds', [
+          `direction="${direction}"`,
+        ]),
+        ((direction === 'download' ? stored?.downloadLatencyMs : stored?.uploadLatencyMs) ?? NaN) /
+          1000,
+        `${direction} loaded latency`,
+      );
+    }
+    const bloat = bufferbloat({
+      pingMs: stored!.pingMs,
+      downloadLatency: { latencyMs: stored!.downloadLatencyMs!, jitterMs: null },
+      uploadLatency: { latencyMs: stored!.uploadLatencyMs!, jitterMs: null },
+    });
+    assert.equal(
+      sum(worker, 'refresher_speedtest_last_bufferbloat_seconds'),
+      bloat!.increaseMs / 1000,
+    );
+    // LibreSpeed measures no packet loss: no gauge rather than a zero.
+    assert.equal(sum(worker, 'refresher_speedtest_last_packet_loss_ratio'), 0);
+    assert.ok(
+      ![...worker.keys()].some((key) =>
+        key.startsWith('refresher_speedtest_last_packet_loss_ratio{'),
+      ),
+    );
     assert.ok(sum(worker, 'refresher_speedtest_download_bytes_per_second_count') >= 1);
     assert.equal(
       sum(worker, 'refresher_speedtest_last_timestamp_seconds'),

@@ -17,6 +17,7 @@ const ALL_MIGRATIONS = [
   '0004-speedtest-daily',
   '0005-drop-account-lockout',
   '0006-schedule-jitter',
+  '0007-speedtest-latency-under-load',
 ];
 
 const APP_TABLES = [
@@ -77,6 +78,7 @@ describe('migrations', () => {
       'TIMESTAMP WITH TIME ZONE': ['timestamp with time zone'],
       'DOUBLE PRECISION': ['double precision'],
       INET: ['inet'],
+      SMALLINT: ['smallint'],
     };
     for (const model of Object.values(db.models) as Array<ModelStatic<Model>>) {
       const columns = await db.sequelize.query<{ name: string; type: string }>(

@@ -355,6 +355,10 @@ describe('a measurement', () => {
       pingMs: 7.918,
       jitterMs: 0.412,
       packetLoss: 0.25,
+      // The CLI's loaded latency (download.latency / upload.latency): its interquartile mean.
+      downloadLatency: { latencyMs: 12.031, jitterMs: 1.704 },
+      uploadLatency: { latencyMs: 9.85, jitterMs: 2.113 },
+      source: { address: '10.0.0.23', interface: null, family: 4 },
       bytesReceived: 1_052_860_420,
       bytesSent: 380_211_604,
       server: AMSTERDAM,
@@ -393,6 +397,36 @@ describe('a measurement', () => {
       'info: Ookla CLI chose server 11433 (Harbour Net, Rotterdam)',
       ...PHASE_LINES,
     ]);
+  });
+
+  test('a source address goes to the CLI as -i; an interface as its address; a family alone is refused', async () => {
+    const bound = await run({
+      input: { source: { sourceAddress: '127.0.0.1', interface: null, family: null } },
+    });
+    assert.deepEqual(bound.args, [...ARGS, '-i', '127.0.0.1']);
+    const viaInterface = await run({
+      input: { source: { sourceAddress: null, interface: 'lo', family: 4 } },
+    });
+    assert.deepEqual(viaInterface.args, [...ARGS, '-i', '127.0.0.1']);
+    assert.deepEqual(viaInterface.result?.source, {
+      address: '127.0.0.1',
+      interface: 'lo',
+      family: 4,
+    });
+
+    const familyOnly = await run({
+      input: { source: { sourceAddress: null, interface: null, family: 6 } },
+    });
+    const familyError = familyOnly.error as SpeedtestError;
+    assert.equal(familyError.kind, 'bad-source');
+    assert.match(familyError.message, /sourceAddress or an interface with an IPv6 address/);
+    const missing = await run({
+      input: { source: { sourceAddress: '192.0.2.77', interface: null, family: null } },
+    });
+    const missingError = missing.error as SpeedtestError;
+    assert.equal(missingError.kind, 'bad-source');
+    assert.match(missingError.message, /192\.0\.2\.77 is not an address of this host/);
+    assert.equal(missing.args, null, 'the CLI never ran');
   });
 
   test('a server missing from the list is added to it, with what the CLI knows', async () => {

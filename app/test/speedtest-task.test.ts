@@ -115,6 +115,11 @@ describe('speedtester.run_speedtest', () => {
     assert.equal(speedtest.selfTest, true);
     assert.ok((speedtest.downloadBps ?? 0) > 1e6 && (speedtest.uploadBps ?? 0) > 1e6);
     assert.ok(Math.abs((speedtest.downloadBps ?? 0) / 1e6 - summary.downloadMbps) <= 0.005);
+    // Latency under load and the source are columns of their own.
+    assert.ok((speedtest.downloadLatencyMs ?? -1) >= 0, 'download latency stored');
+    assert.ok((speedtest.uploadLatencyMs ?? -1) >= 0, 'upload latency stored');
+    assert.equal(speedtest.sourceAddress, '127.0.0.1');
+    assert.equal(speedtest.ipFamily, 4);
     const [server] = await env.db.sequelize.query<{ engine: string; host: string }>(
       'SELECT engine, host FROM speedtest_servers WHERE id = $1',
       { bind: [speedtest.serverId], type: QueryTypes.SELECT },
@@ -183,5 +188,22 @@ describe('speedtester.run_speedtest', () => {
       enqueueTask(env.db, registry, queues, 'speedtester.run_speedtest', { streams: 0 }),
       /kwargs\.streams: /,
     );
+    const refused: Array<[Record<string, unknown>, RegExp]> = [
+      [{ sourceAddress: '10.0.0.300' }, /kwargs\.sourceAddress: must be an IPv4 or IPv6 address/],
+      [{ interface: 'eth0; reboot' }, /kwargs\.interface: must be a network interface name/],
+      [{ interface: 'a-very-long-interface' }, /kwargs\.interface: /],
+      [{ family: 5 }, /kwargs\.family: must be 4 or 6/],
+      [{ sourceAddress: '192.0.2.1', family: 6 }, /kwargs\.family: is 6, but the source address/],
+      [
+        { sourceAddress: '192.0.2.1', interface: 'eth0' },
+        /kwargs\.interface: give a source address or an interface, not both/,
+      ],
+    ];
+    for (const [kwargs, message] of refused) {
+      await assert.rejects(
+        enqueueTask(env.db, registry, queues, 'speedtester.run_speedtest', kwargs),
+        message,
+      );
+    }
   });
 });

@@ -10,6 +10,7 @@ import * as seedSpeedtestSchedule from './migrations/0003-seed-speedtest-schedul
 import * as speedtestDaily from './migrations/0004-speedtest-daily.ts';
 import * as dropAccountLockout from './migrations/0005-drop-account-lockout.ts';
 import * as scheduleJitter from './migrations/0006-schedule-jitter.ts';
+import * as latencyUnderLoad from './migrations/0007-speedtest-latency-under-load.ts';
 
 export type Migration = MigrationFn<Sequelize>;
 
@@ -20,6 +21,7 @@ const MIGRATIONS: Array<{ name: string; up: Migration; down: Migration }> = [
   { name: '0004-speedtest-daily', ...speedtestDaily },
   { name: '0005-drop-account-lockout', ...dropAccountLockout },
   { name: '0006-schedule-jitter', ...scheduleJitter },
+  { name: '0007-speedtest-latency-under-load', ...latencyUnderLoad },
 ];
 
 export function createMigrator(sequelize: Sequelize, log?: Logger): Umzug<Sequelize> {

@@ -122,6 +122,13 @@ class SpeedtestBase extends Model<
   declare pingMs: CreationOptional<number | null>;
   declare jitterMs: CreationOptional<number | null>;
   declare packetLoss: CreationOptional<number | null>;
+  declare downloadLatencyMs: CreationOptional<number | null>;
+  declare downloadJitterMs: CreationOptional<number | null>;
+  declare uploadLatencyMs: CreationOptional<number | null>;
+  declare uploadJitterMs: CreationOptional<number | null>;
+  declare sourceAddress: CreationOptional<string | null>;
+  declare sourceInterface: CreationOptional<string | null>;
+  declare ipFamily: CreationOptional<number | null>;
   declare bytesReceived: CreationOptional<string | null>;
   declare bytesSent: CreationOptional<string | null>;
   declare durationMs: CreationOptional<number | null>;
@@ -179,7 +186,7 @@ class SessionBase extends Model<
   declare expiresAt: Date;
 }
 
-const { BIGINT, BOOLEAN, DATE, DOUBLE, INET, INTEGER, JSONB, STRING, TEXT } = DataTypes;
+const { BIGINT, BOOLEAN, DATE, DOUBLE, INET, INTEGER, JSONB, SMALLINT, STRING, TEXT } = DataTypes;
 // Functions, not shared objects: Sequelize writes into each attribute definition it is given.
 const now = () => ({ type: DATE, allowNull: false, defaultValue: DataTypes.NOW });
 const coordinates = () => ({ lat: { type: DOUBLE }, lon: { type: DOUBLE } });
@@ -301,6 +308,13 @@ export function initModels(sequelize: Sequelize) {
       pingMs: { type: DOUBLE },
       jitterMs: { type: DOUBLE },
       packetLoss: { type: DOUBLE },
+      downloadLatencyMs: { type: DOUBLE },
+      downloadJitterMs: { type: DOUBLE },
+      uploadLatencyMs: { type: DOUBLE },
+      uploadJitterMs: { type: DOUBLE },
+      sourceAddress: { type: INET },
+      sourceInterface: { type: TEXT },
+      ipFamily: { type: SMALLINT },
       bytesReceived: { type: BIGINT },
       bytesSent: { type: BIGINT },
       durationMs: { type: DOUBLE },

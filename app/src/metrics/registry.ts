@@ -3,6 +3,7 @@
 // bytes), _total on counters. The runtime's own metrics keep prom-client's standard names
 // (process_*, nodejs_*), which the common Node.js dashboards expect.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { bufferbloat } from '../speedtest/bufferbloat.ts';
 
 const SPEEDTEST_LABELS = ['engine', 'server'] as const;
 /** From 1 Mbit/s to 10 Gbit/s, in bytes per second. */
@@ -68,6 +69,30 @@ export function createMetrics(role: string) {
       labelNames: SPEEDTEST_LABELS,
       registers: [registry],
     }),
+    speedtestLastJitter: new Gauge({
+      name: 'refresher_speedtest_last_jitter_seconds',
+      help: 'Jitter of the idle latency of the latest speed test, by engine and server.',
+      labelNames: SPEEDTEST_LABELS,
+      registers: [registry],
+    }),
+    speedtestLastPacketLoss: new Gauge({
+      name: 'refresher_speedtest_last_packet_loss_ratio',
+      help: 'Packet loss of the latest speed test (0 to 1), by engine and server; only engines that measure it.',
+      labelNames: SPEEDTEST_LABELS,
+      registers: [registry],
+    }),
+    speedtestLastLoadedLatency: new Gauge({
+      name: 'refresher_speedtest_last_loaded_latency_seconds',
+      help: 'Median latency while the latest speed test downloaded or uploaded, by engine, server and direction.',
+      labelNames: [...SPEEDTEST_LABELS, 'direction'] as const,
+      registers: [registry],
+    }),
+    speedtestLastBufferbloat: new Gauge({
+      name: 'refresher_speedtest_last_bufferbloat_seconds',
+      help: 'How much the latest speed test raised latency on average over the idle ping (the bufferbloat grade reads it), by engine and server.',
+      labelNames: SPEEDTEST_LABELS,
+      registers: [registry],
+    }),
     speedtestLastTimestamp: new Gauge({
       name: 'refresher_speedtest_last_timestamp_seconds',
       help: 'When the latest successful speed test started (Unix time), by engine and server.',
@@ -114,6 +139,11 @@ export interface SpeedtestObservation {
   downloadBps: number | null;
   uploadBps: number | null;
   pingMs: number | null;
+  jitterMs: number | null;
+  /** Percent, as engines report it. */
+  packetLoss: number | null;
+  downloadLatencyMs: number | null;
+  uploadLatencyMs: number | null;
 }
 
 /** Records one speed test: the "last" gauges and, unless it is a restored value, the histograms. */
@@ -135,5 +165,24 @@ export function observeSpeedtest(
     last.set(labels, value / divisor);
     if (!options.restored) histogram.observe(labels, value / divisor);
   }
+  if (test.jitterMs !== null) metrics.speedtestLastJitter.set(labels, test.jitterMs / 1000);
+  if (test.packetLoss !== null) metrics.speedtestLastPacketLoss.set(labels, test.packetLoss / 100);
+  for (const [direction, latencyMs] of [
+    ['download', test.downloadLatencyMs],
+    ['upload', test.uploadLatencyMs],
+  ] as const) {
+    if (latencyMs !== null)
+      metrics.speedtestLastLoadedLatency.set({ ...labels, direction }, latencyMs / 1000);
+  }
+  const bloat = bufferbloat({
+    pingMs: test.pingMs,
+    downloadLatency:
+      test.downloadLatencyMs === null
+        ? null
+        : { latencyMs: test.downloadLatencyMs, jitterMs: null },
+    uploadLatency:
+      test.uploadLatencyMs === null ? null : { latencyMs: test.uploadLatencyMs, jitterMs: null },
+  });
+  if (bloat) metrics.speedtestLastBufferbloat.set(labels, bloat.increaseMs / 1000);
   metrics.speedtestLastTimestamp.set(labels, test.startedAt.getTime() / 1000);
 }

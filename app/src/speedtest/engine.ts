@@ -32,6 +32,26 @@ export interface SpeedtestClient {
   lon?: number | null;
 }
 
+/** Round trips measured on a connection of their own while one direction saturates the link. */
+export interface LoadedLatency {
+  /** Median round trip. */
+  latencyMs: number;
+  /** Mean change between consecutive samples; null when the engine reports none. */
+  jitterMs: number | null;
+}
+
+export type IpFamily = 4 | 6;
+
+/** Where a test's connections start from. */
+export interface SourceSelection {
+  /** A local address to bind every socket to. */
+  sourceAddress: string | null;
+  /** A network interface whose address the sockets bind to. */
+  interface: string | null;
+  /** The IP family to connect over; null: whichever the server's name resolves to first. */
+  family: IpFamily | null;
+}
+
 export interface SpeedtestResult {
   engine: string;
   startedAt: Date;
@@ -40,6 +60,11 @@ export interface SpeedtestResult {
   pingMs: number;
   jitterMs: number | null;
   packetLoss: number | null;
+  /** Latency while downloading and while uploading (bufferbloat); null when not measured. */
+  downloadLatency: LoadedLatency | null;
+  uploadLatency: LoadedLatency | null;
+  /** What the test actually used: the local address, the interface asked for, the family. */
+  source: { address: string | null; interface: string | null; family: IpFamily | null };
   bytesReceived: number;
   bytesSent: number;
   durationMs: number;
@@ -65,6 +90,8 @@ export interface EngineInput {
   warmupMs: number;
   /** Latency probes per candidate server. */
   pings: number;
+  /** Where the sockets start from; absent or all null: the operating system chooses. */
+  source?: SourceSelection;
   signal: AbortSignal;
   log(message: string, level?: 'info' | 'warn' | 'error'): void;
 }
@@ -83,6 +110,7 @@ export type SpeedtestErrorKind =
   | 'all-servers-failed'
   | 'timeout'
   | 'bad-answer'
+  | 'bad-source'
   | 'engine-failed';
 
 export class SpeedtestError extends Error {

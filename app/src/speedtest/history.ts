@@ -8,6 +8,7 @@ import { boundedDate, int4Id } from '../validation.ts';
 import type { Database } from '../db/index.ts';
 import { preparedQuery } from '../db/prepared.ts';
 import { ENGINE_NAMES } from './index.ts';
+import { BUFFERBLOAT_GRADES, bufferbloat } from './bufferbloat.ts';
 
 export const speedtestFilters = {
   from: boundedDate().optional(),
@@ -19,6 +20,13 @@ export const speedtestFilters = {
     .regex(/^[A-Za-z]{2}$/, 'expected a two-letter country code')
     .transform((c) => c.toUpperCase())
     .optional(),
+  /** Tests run over IPv4 or over IPv6 (query strings: "4" or "6"). */
+  family: z
+    .union([z.literal(4), z.literal(6), z.enum(['4', '6'])], { error: 'expected 4 or 6' })
+    .transform((f) => Number(f) as 4 | 6)
+    .optional(),
+  /** Tests run from this local address. */
+  source: z.union([z.ipv4(), z.ipv6()], { error: 'expected an IPv4 or IPv6 address' }).optional(),
 };
 export type SpeedtestFilters = {
   [K in keyof typeof speedtestFilters]?: z.output<(typeof speedtestFilters)[K]>;
@@ -50,8 +58,14 @@ function subject(f: SpeedtestFilters, p: Params): string[] {
       `t.server_id = ANY (ARRAY(SELECT id FROM speedtest_servers WHERE country_code = ${p.add(f.country)}))`,
     );
   }
+  // Only in speedtests: speedtest_daily is not kept per family or source (see bySource).
+  if (f.family) clauses.push(`t.ip_family = ${p.add(f.family)}`);
+  if (f.source) clauses.push(`t.source_address = ${p.add(f.source)}::inet`);
   return clauses;
 }
+
+/** Filters speedtest_daily cannot answer: a summary reads the tests themselves. */
+const bySource = (f: SpeedtestFilters) => f.family !== undefined || f.source !== undefined;
 
 /** Speed tests from `from` (inclusive) to `to` (exclusive). */
 function during(from: Date | undefined, to: Date | undefined, p: Params): string[] {
@@ -88,8 +102,28 @@ function wholeDays(from?: Date, to?: Date): { first?: Date; end?: Date } | null 
 
 const LIST_COLUMNS = `t.id, t.started_at AS "startedAt", t.engine, t.download_bps AS "downloadBps",
   t.upload_bps AS "uploadBps", t.ping_ms AS "pingMs", t.jitter_ms AS "jitterMs",
-  t.packet_loss AS "packetLoss", t.result_url AS "resultUrl", t.self_test AS "selfTest",
+  t.packet_loss AS "packetLoss", t.download_latency_ms AS "downloadLatencyMs",
+  t.download_jitter_ms AS "downloadJitterMs", t.upload_latency_ms AS "uploadLatencyMs",
+  t.upload_jitter_ms AS "uploadJitterMs", host(t.source_address) AS "sourceAddress",
+  t.source_interface AS "sourceInterface", t.ip_family AS "ipFamily",
+  t.result_url AS "resultUrl", t.self_test AS "selfTest",
   t.server_id AS "serverId", s.name AS "serverName", s.country_code AS "countryCode"`;
+
+type ListRow = Omit<SpeedtestListItem, 'bufferbloat'>;
+
+/** Adds the bufferbloat grade, which is read from the latencies, not stored. */
+function withGrade<T extends ListRow>(row: T): T & Pick<SpeedtestListItem, 'bufferbloat'> {
+  const latency = (latencyMs: number | null) =>
+    latencyMs === null ? null : { latencyMs, jitterMs: null };
+  return {
+    ...row,
+    bufferbloat: bufferbloat({
+      pingMs: row.pingMs,
+      downloadLatency: latency(row.downloadLatencyMs),
+      uploadLatency: latency(row.uploadLatencyMs),
+    }),
+  };
+}
 
 export const speedtestListItem = z.object({
   id: z.string(),
@@ -100,6 +134,19 @@ export const speedtestListItem = z.object({
   pingMs: z.number().nullable(),
   jitterMs: z.number().nullable(),
   packetLoss: z.number().nullable(),
+  downloadLatencyMs: z.number().nullable().describe('Median latency while downloading'),
+  downloadJitterMs: z.number().nullable(),
+  uploadLatencyMs: z.number().nullable().describe('Median latency while uploading'),
+  uploadJitterMs: z.number().nullable(),
+  bufferbloat: z
+    .object({
+      increaseMs: z.number().describe('Mean increase of the loaded latencies over the idle ping'),
+      grade: z.enum(BUFFERBLOAT_GRADES).describe("DSLReports' scale: A+ < 5 ms … F ≥ 400 ms"),
+    })
+    .nullable(),
+  sourceAddress: z.string().nullable().describe('The local address the test ran from'),
+  sourceInterface: z.string().nullable(),
+  ipFamily: z.union([z.literal(4), z.literal(6)]).nullable(),
   resultUrl: z.string().nullable(),
   selfTest: z.boolean(),
   serverId: z.int().nullable(),
@@ -155,6 +202,8 @@ export interface SpeedtestBucket {
   uploadBps: number | null;
   pingMs: number | null;
   jitterMs: number | null;
+  downloadLatencyMs: number | null;
+  uploadLatencyMs: number | null;
 }
 
 export interface Page<T> {
@@ -181,7 +230,9 @@ export function speedtestHistory(db: Database) {
     preparedQuery<T>(db.sequelize, sql, bind);
   const newest = (f: SpeedtestFilters, limit: number, after: { at: string; id: string } | null) => {
     const p = params();
-    return select<SpeedtestListItem>(newestSql(f, p, limit, after), p.values);
+    return select<ListRow>(newestSql(f, p, limit, after), p.values).then((rows) =>
+      rows.map(withGrade),
+    );
   };
 
   return {
@@ -220,7 +271,7 @@ export function speedtestHistory(db: Database) {
             count(t.ping_ms) AS ping_n, coalesce(sum(t.ping_ms), 0) AS ping_sum,
             min(t.ping_ms) AS ping_min, max(t.ping_ms) AS ping_max
           FROM speedtests t ${whereOf([...during(from, to, p), ...subject(f, p)])}`);
-      const days = wholeDays(f.from, f.to);
+      const days = bySource(f) ? null : wholeDays(f.from, f.to);
       if (!days) {
         fromRows(f.from, f.to);
       } else {
@@ -252,7 +303,7 @@ export function speedtestHistory(db: Database) {
       const n = (value: unknown) => (value === null ? null : Number(value));
       return {
         count: Number(count),
-        latest: latest.id === null ? null : (latest as SpeedtestListItem),
+        latest: latest.id === null ? null : withGrade(latest as ListRow),
         downloadBps: { min: n(dmin), max: n(dmax), avg: n(davg) },
         uploadBps: { min: n(umin), max: n(umax), avg: n(uavg) },
         pingMs: { min: n(pmin), max: n(pmax), avg: n(pavg) },
@@ -275,7 +326,9 @@ export function speedtestHistory(db: Database) {
         `SELECT avg(extract(epoch FROM t.started_at))::float8 * 1000 AS "atMs",
                 count(*)::int AS tests,
                 avg(t.download_bps)::float8 AS "downloadBps", avg(t.upload_bps)::float8 AS "uploadBps",
-                avg(t.ping_ms)::float8 AS "pingMs", avg(t.jitter_ms)::float8 AS "jitterMs"
+                avg(t.ping_ms)::float8 AS "pingMs", avg(t.jitter_ms)::float8 AS "jitterMs",
+                avg(t.download_latency_ms)::float8 AS "downloadLatencyMs",
+                avg(t.upload_latency_ms)::float8 AS "uploadLatencyMs"
            FROM speedtests t ${where(f, p)}
           GROUP BY floor(extract(epoch FROM t.started_at) / ${width}::float8)
           ORDER BY 1`,
@@ -285,7 +338,7 @@ export function speedtestHistory(db: Database) {
 
     /** One test with its server, client and every pinged server; null when the id is unknown. */
     async detail(id: string): Promise<SpeedtestDetail | null> {
-      const [test] = await select<Omit<SpeedtestDetail, 'pinged'>>(
+      const [row] = await select<Omit<SpeedtestDetail, 'pinged' | 'bufferbloat'>>(
         `SELECT ${LIST_COLUMNS}, t.bytes_received AS "bytesReceived", t.bytes_sent AS "bytesSent",
                 t.duration_ms AS "durationMs",
                 CASE WHEN c.id IS NULL THEN NULL
@@ -296,7 +349,8 @@ export function speedtestHistory(db: Database) {
           WHERE t.id = $1`,
         [id],
       );
-      if (!test) return null;
+      if (!row) return null;
+      const test = withGrade(row);
       const pinged = await select<SpeedtestDetail['pinged'][number]>(
         `SELECT p.server_id AS "serverId", s.name, s.sponsor, s.country_code AS "countryCode", s.lat, s.lon,
                 p.latency_ms AS "latencyMs", p.distance_km AS "distanceKm", p.chosen

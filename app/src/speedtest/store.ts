@@ -103,6 +103,13 @@ export async function storeSpeedtest(
         pingMs: result.pingMs,
         jitterMs: result.jitterMs,
         packetLoss: result.packetLoss,
+        downloadLatencyMs: result.downloadLatency?.latencyMs ?? null,
+        downloadJitterMs: result.downloadLatency?.jitterMs ?? null,
+        uploadLatencyMs: result.uploadLatency?.latencyMs ?? null,
+        uploadJitterMs: result.uploadLatency?.jitterMs ?? null,
+        sourceAddress: result.source.address,
+        sourceInterface: result.source.interface,
+        ipFamily: result.source.family,
         bytesReceived: String(result.bytesReceived),
         bytesSent: String(result.bytesSent),
         durationMs: result.durationMs,
@@ -139,9 +146,14 @@ export async function latestSpeedtests(db: Database): Promise<SpeedtestObservati
     download_bps: number | null;
     upload_bps: number | null;
     ping_ms: number | null;
+    jitter_ms: number | null;
+    packet_loss: number | null;
+    download_latency_ms: number | null;
+    upload_latency_ms: number | null;
   }>(
     `SELECT DISTINCT ON (t.engine, s.name) t.engine, s.name AS server, t.started_at,
-            t.download_bps, t.upload_bps, t.ping_ms
+            t.download_bps, t.upload_bps, t.ping_ms, t.jitter_ms, t.packet_loss,
+            t.download_latency_ms, t.upload_latency_ms
        FROM speedtests t JOIN speedtest_servers s ON s.id = t.server_id
       ORDER BY t.engine, s.name, t.started_at DESC`,
     { type: QueryTypes.SELECT },
@@ -153,5 +165,9 @@ export async function latestSpeedtests(db: Database): Promise<SpeedtestObservati
     downloadBps: row.download_bps,
     uploadBps: row.upload_bps,
     pingMs: row.ping_ms,
+    jitterMs: row.jitter_ms,
+    packetLoss: row.packet_loss,
+    downloadLatencyMs: row.download_latency_ms,
+    uploadLatencyMs: row.upload_latency_ms,
   }));
 }

@@ -33,6 +33,10 @@ export function createTaskRegistry(config: Config, db: Database, metrics?: Metri
           downloadBps: result.downloadBps,
           uploadBps: result.uploadBps,
           pingMs: result.pingMs,
+          jitterMs: result.jitterMs,
+          packetLoss: result.packetLoss,
+          downloadLatencyMs: result.downloadLatency?.latencyMs ?? null,
+          uploadLatencyMs: result.uploadLatency?.latencyMs ?? null,
         }),
       engine(name) {
         let engine = engines.get(name);

@@ -6,6 +6,12 @@
 // - Throughput: several parallel streams for a fixed time. Bytes are counted as they move, and the
 //   figure is the difference between two readings, at the end of the warm-up and at the end, so
 //   TCP's slow start and any buffered bytes at the edges do not skew it.
+// - Latency under load (bufferbloat): while each direction's measured part runs, the same ping
+//   requests go every 200 ms over a connection of their own, opened before the load started (so
+//   its handshake is not timed through the full queue). Their median is the loaded latency, and
+//   its distance from the idle ping is what the bufferbloat grade reads.
+// - Source: every socket binds to the schedule's source address (or its interface's) and
+//   connects over its IP family; the result records the address and family really used.
 import {
   Agent as HttpAgent,
   request as httpRequest,
@@ -19,10 +25,13 @@ import {
   SpeedtestError,
   stoppedError,
   type EngineInput,
+  type IpFamily,
+  type LoadedLatency,
   type PingedServer,
   type SpeedtestEngine,
   type SpeedtestResult,
 } from '../engine.ts';
+import { assertReachableFamily, socketSource, type SocketSource } from '../source.ts';
 import type { LibreSpeedServer } from './servers.ts';
 
 const MIB = 1024 * 1024;
@@ -33,6 +42,8 @@ const UPLOAD_BODY_BYTES = 32 * MIB;
 /** Upload write size: small enough that bytes are counted finely on slow links. */
 const UPLOAD_WRITE_BYTES = 64 * 1024;
 const PROBE_TIMEOUT_MS = 3_000;
+/** Loaded-latency probes start this far apart (or when the previous one answers, if later). */
+const LOADED_PROBE_PERIOD_MS = 200;
 /** A direction with this many failed requests is given up, naming the server. */
 const MAX_STREAM_ERRORS = 20;
 
@@ -51,7 +62,7 @@ interface Transport {
   destroy(): void;
 }
 
-function transport(base: string, sockets: number): Transport {
+function transport(base: string, sockets: number, source: SocketSource): Transport {
   const https = base.startsWith('https:');
   const agent = https
     ? new HttpsAgent({ keepAlive: true, maxSockets: sockets })
@@ -59,11 +70,12 @@ function transport(base: string, sockets: number): Transport {
   const send = https ? httpsRequest : httpRequest;
   const headers = { 'user-agent': 'refresher-librespeed', 'cache-control': 'no-store' };
   return {
-    get: (url, signal) => send(url, { agent, signal, headers }),
+    get: (url, signal) => send(url, { agent, signal, headers, ...source }),
     post: (url, length, signal) =>
       send(url, {
         agent,
         signal,
+        ...source,
         method: 'POST',
         headers: {
           ...headers,
@@ -89,16 +101,22 @@ function responseOf(request: ClientRequest): Promise<IncomingMessage> {
   });
 }
 
+interface Probe {
+  ms: number;
+  body: string;
+  /** The connection's own ends, as the operating system chose or was told. */
+  localAddress: string | null;
+  family: IpFamily | null;
+}
+
 /** One small request, timed from send to last byte; rejects on a non-2xx answer. */
-async function probe(
-  t: Transport,
-  url: URL,
-  signal: AbortSignal,
-): Promise<{ ms: number; body: string }> {
+async function probe(t: Transport, url: URL, signal: AbortSignal): Promise<Probe> {
   const started = performance.now();
   const request = t.get(url, AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]));
   request.end();
   const response = await responseOf(request);
+  // Read now: once the body has been read, the socket goes back to the agent and is detached.
+  const socket = response.socket;
   const chunks: Buffer[] = [];
   for await (const chunk of response) chunks.push(chunk as Buffer);
   const ms = performance.now() - started;
@@ -108,34 +126,133 @@ async function probe(
       `${url.origin}${url.pathname} answered HTTP ${response.statusCode}`,
     );
   }
-  return { ms, body: Buffer.concat(chunks).toString('utf8') };
+  return {
+    ms,
+    body: Buffer.concat(chunks).toString('utf8'),
+    localAddress: socket?.localAddress ?? null,
+    family: socket?.remoteFamily === 'IPv6' ? 6 : socket?.remoteFamily === 'IPv4' ? 4 : null,
+  };
 }
 
-async function latency(server: LibreSpeedServer, count: number, signal: AbortSignal) {
-  const t = transport(server.base, 1);
+function median(samples: number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  return sorted.length % 2
+    ? sorted[Math.floor(middle)]!
+    : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** LibreSpeed's jitter: the mean absolute change between consecutive samples. */
+function jitter(samples: number[]): number {
+  return samples.length > 1
+    ? samples.slice(1).reduce((sum, sample, i) => sum + Math.abs(sample - samples[i]!), 0) /
+        (samples.length - 1)
+    : 0;
+}
+
+/** A name that does not resolve in the family asked for reads as that, not as "not found". */
+const NO_ADDRESS_CODES = ['ENOTFOUND', 'EAI_NODATA', 'EAI_ADDRFAMILY'];
+
+async function latency(
+  server: LibreSpeedServer,
+  count: number,
+  signal: AbortSignal,
+  source: SocketSource,
+) {
+  const host = new URL(server.base).hostname;
+  assertReachableFamily(host, source, server.name);
+  const t = transport(server.base, 1, source);
   try {
-    await probe(t, endpoint(server, server.ping), signal); // opens the connection; not counted
+    let opened: Probe;
+    try {
+      opened = await probe(t, endpoint(server, server.ping), signal); // opens the connection; not counted
+    } catch (error) {
+      if (source.family && NO_ADDRESS_CODES.includes(errorCode(error) ?? '')) {
+        throw new SpeedtestError(
+          'bad-source',
+          `${host} has no IPv${source.family} address (the schedule asks for IPv${source.family})`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
     const samples: number[] = [];
     for (let i = 0; i < count; i++)
       samples.push((await probe(t, endpoint(server, server.ping), signal)).ms);
-    const sorted = [...samples].sort((a, b) => a - b);
-    const middle = sorted.length / 2;
-    const median =
-      sorted.length % 2 ? sorted[Math.floor(middle)]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-    const jitter =
-      samples.length > 1
-        ? samples.slice(1).reduce((sum, sample, i) => sum + Math.abs(sample - samples[i]!), 0) /
-          (samples.length - 1)
-        : 0;
-    return { pingMs: median, jitterMs: jitter, samples };
+    return {
+      pingMs: median(samples),
+      jitterMs: jitter(samples),
+      samples,
+      localAddress: opened.localAddress,
+      family: opened.family,
+    };
   } finally {
     t.destroy();
   }
 }
 
+/**
+ * Pings on a connection of its own: opened now (on an idle link), sampling between start() and
+ * stop(). A probe that fails or takes longer than PROBE_TIMEOUT_MS is counted as lost.
+ */
+async function loadedLatencySampler(
+  server: LibreSpeedServer,
+  signal: AbortSignal,
+  source: SocketSource,
+) {
+  const t = transport(server.base, 1, source);
+  const samples: number[] = [];
+  let lost = 0;
+  const stop = new AbortController();
+  const sampling = AbortSignal.any([signal, stop.signal]);
+  let loop: Promise<void> = Promise.resolve();
+  try {
+    await probe(t, endpoint(server, server.ping), signal);
+  } catch {
+    // Without its own connection the direction is measured without loaded latency.
+    t.destroy();
+    return null;
+  }
+  return {
+    start() {
+      loop = (async () => {
+        while (!sampling.aborted) {
+          const started = performance.now();
+          try {
+            samples.push((await probe(t, endpoint(server, server.ping), sampling)).ms);
+          } catch {
+            if (sampling.aborted) return;
+            lost++;
+          }
+          await sleep(
+            Math.max(0, LOADED_PROBE_PERIOD_MS - (performance.now() - started)),
+            sampling,
+          );
+        }
+      })();
+    },
+    /** The figures, and the samples for `raw`; null figures when no probe answered. */
+    async stop(): Promise<{ latency: LoadedLatency | null; samples: number[]; lost: number }> {
+      stop.abort();
+      await loop;
+      t.destroy();
+      return {
+        latency: samples.length
+          ? { latencyMs: median(samples), jitterMs: samples.length > 1 ? jitter(samples) : null }
+          : null,
+        samples,
+        lost,
+      };
+    },
+  };
+}
+
 interface Measurement {
   bps: number;
   bytes: number;
+  loaded: { latency: LoadedLatency | null; samples: number[]; lost: number } | null;
+  /** The measured window (after the warm-up), in Unix milliseconds: what the figures cover. */
+  window: { from: number; to: number };
 }
 
 /**
@@ -152,7 +269,9 @@ async function measure(
     count: (bytes: number) => void,
   ) => Promise<void>,
 ): Promise<Measurement> {
-  const t = transport(server.base, input.streams);
+  const source = socketSource(input.source);
+  const sampler = await loadedLatencySampler(server, input.signal, source);
+  const t = transport(server.base, input.streams, source);
   const stop = new AbortController();
   const signal = AbortSignal.any([stop.signal, input.signal]);
   let bytes = 0;
@@ -175,8 +294,11 @@ async function measure(
     const started = performance.now();
     await sleep(input.warmupMs, signal);
     const warm = { at: performance.now(), bytes };
+    const from = Date.now();
+    sampler?.start();
     await sleep(input.durationMs, signal);
     const end = { at: performance.now(), bytes };
+    const loaded = (await sampler?.stop()) ?? null;
     if (input.signal.aborted) throw stoppedError('LibreSpeed', input.signal);
     if (stop.signal.aborted) {
       throw new SpeedtestError(
@@ -192,12 +314,21 @@ async function measure(
         `${server.name} moved no data during the ${what} test${lastError ? ` (${lastError.message})` : ''}`,
       );
     }
+    const loadedText = loaded?.latency
+      ? `, latency ${loaded.latency.latencyMs.toFixed(1)} ms over ${loaded.samples.length} probes`
+      : '';
     input.log(
-      `${what}: ${((moved * 8) / ((end.at - warm.at) / 1000) / 1e6).toFixed(1)} Mbit/s over ${input.streams} streams (${Math.round(end.at - started)} ms)`,
+      `${what}: ${((moved * 8) / ((end.at - warm.at) / 1000) / 1e6).toFixed(1)} Mbit/s over ${input.streams} streams (${Math.round(end.at - started)} ms)${loadedText}`,
     );
-    return { bps: (moved * 8) / ((end.at - warm.at) / 1000), bytes: end.bytes };
+    return {
+      bps: (moved * 8) / ((end.at - warm.at) / 1000),
+      bytes: end.bytes,
+      loaded,
+      window: { from, to: Date.now() },
+    };
   } finally {
     stop.abort();
+    await sampler?.stop();
     await Promise.allSettled(loops);
     t.destroy();
   }
@@ -290,12 +421,14 @@ export function libreSpeedEngine(options: LibreSpeedOptions): SpeedtestEngine {
     async run(input): Promise<SpeedtestResult> {
       const startedAt = new Date();
       const started = performance.now();
+      // A wrong source is the schedule's fault, not any server's: said before anything connects.
+      const source = socketSource(input.source);
       const candidates = await options.candidates(input);
 
       // Probe every candidate at once; the lowest latency wins.
       const probes = await Promise.allSettled(
         candidates.map((server) =>
-          latency(server, Math.max(3, Math.ceil(input.pings / 3)), input.signal),
+          latency(server, Math.max(3, Math.ceil(input.pings / 3)), input.signal, source),
         ),
       );
       if (input.signal.aborted) throw stoppedError('LibreSpeed', input.signal);
@@ -308,6 +441,13 @@ export function libreSpeedEngine(options: LibreSpeedOptions): SpeedtestEngine {
             `${candidates[i]!.name}: ${p.status === 'rejected' ? (((p.reason as Error).cause as Error)?.message ?? (p.reason as Error).message) : ''}`,
         );
         const allNoRoute = probes.every((p) => p.status === 'rejected' && isNoRoute(p.reason));
+        const allSource = probes.every(
+          (p) =>
+            p.status === 'rejected' &&
+            p.reason instanceof SpeedtestError &&
+            p.reason.kind === 'bad-source',
+        );
+        if (allSource) throw (probes[0] as PromiseRejectedResult).reason as SpeedtestError;
         throw new SpeedtestError(
           allNoRoute ? 'no-route' : 'all-servers-failed',
           `${allNoRoute ? 'no route to any speed test server' : 'every speed test server failed'} (${reasons.join('; ')})`,
@@ -316,8 +456,10 @@ export function libreSpeedEngine(options: LibreSpeedOptions): SpeedtestEngine {
       const best = answered.reduce((a, b) => (b.pingMs < a.pingMs ? b : a)).server;
       input.log(`chose ${best.name} (${best.base}) of ${candidates.length} candidate(s)`);
 
-      const ping = await latency(best, input.pings, input.signal);
-      const t = transport(best.base, 1);
+      const pingFrom = Date.now();
+      const ping = await latency(best, input.pings, input.signal, source);
+      const pingWindow = { from: pingFrom, to: Date.now() };
+      const t = transport(best.base, 1, source);
       let clientIp: string | null = null;
       try {
         const { body } = await probe(t, endpoint(best, best.getIp), input.signal);
@@ -360,6 +502,13 @@ export function libreSpeedEngine(options: LibreSpeedOptions): SpeedtestEngine {
         pingMs: ping.pingMs,
         jitterMs: ping.jitterMs,
         packetLoss: null,
+        downloadLatency: down.loaded?.latency ?? null,
+        uploadLatency: up.loaded?.latency ?? null,
+        source: {
+          address: ping.localAddress,
+          interface: input.source?.interface ?? null,
+          family: ping.family,
+        },
         bytesReceived: down.bytes,
         bytesSent: up.bytes,
         durationMs: performance.now() - started,
@@ -370,6 +519,16 @@ export function libreSpeedEngine(options: LibreSpeedOptions): SpeedtestEngine {
         selfTest: options.isSelfTest(best),
         raw: {
           pingSamplesMs: ping.samples,
+          pingWindow,
+          loadedLatency: {
+            periodMs: LOADED_PROBE_PERIOD_MS,
+            downloadWindow: down.window,
+            downloadSamplesMs: down.loaded?.samples ?? [],
+            downloadLost: down.loaded?.lost ?? null,
+            uploadWindow: up.window,
+            uploadSamplesMs: up.loaded?.samples ?? [],
+            uploadLost: up.loaded?.lost ?? null,
+          },
           streams: input.streams,
           durationMs: input.durationMs,
           warmupMs: input.warmupMs,

@@ -11,6 +11,7 @@
 //   list API adds the candidates' coordinates, which the CLI does not report.
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { SpeedTestEvent } from 'speedtest-net';
 import { z } from 'zod';
@@ -24,6 +25,7 @@ import {
   type SpeedtestResult,
   type SpeedtestServer,
 } from '../engine.ts';
+import { socketSource } from '../source.ts';
 import { fetchOoklaServers, serverIdSchema } from './server-list.ts';
 import '../../zod-words.ts';
 
@@ -47,6 +49,10 @@ const transfer = z.object({
   bandwidth: z.number().nonnegative(),
   bytes: z.number().nonnegative(),
   elapsed: z.number().nonnegative(),
+  /** Latency during this direction (CLI 1.2+): interquartile mean and jitter, milliseconds. */
+  latency: z
+    .object({ iqm: z.number().nonnegative(), jitter: z.number().nonnegative().nullish() })
+    .nullish(),
 });
 
 // Only what the mapping reads is checked; everything else stays in `raw` as the CLI wrote it.
@@ -57,7 +63,9 @@ const resultSchema = z.object({
   /** Percent; missing when the server cannot measure it ("Not available" in the human format). */
   packetLoss: z.number().min(0).max(100).nullish(),
   isp: z.string().nullish(),
-  interface: z.object({ externalIp: z.string().nullish() }).nullish(),
+  interface: z
+    .object({ externalIp: z.string().nullish(), internalIp: z.string().nullish() })
+    .nullish(),
   server: z.object({
     id: serverIdSchema,
     name: z.string(),
@@ -95,6 +103,7 @@ export function createOoklaEngine(
       const binary = await requireBinary(config.OOKLA_SPEEDTEST_BIN);
       await requirePs(options.searchPath ?? process.env.PATH ?? '');
       const serverId = chooseServerId(input);
+      const sourceIp = ooklaSourceIp(input);
 
       let candidates: SpeedtestServer[];
       try {
@@ -122,6 +131,8 @@ export function createOoklaEngine(
           acceptLicense: true,
           acceptGdpr: true,
           ...(serverId ? { serverId } : {}),
+          // `-i`: the CLI binds its connections to this address (and so to its family).
+          ...(sourceIp ? { sourceIp } : {}),
           progress: progressLogger(input),
           cancel,
         });
@@ -152,6 +163,7 @@ export function createOoklaEngine(
       return toResult(parsed.data, output, candidates, {
         startedAt,
         durationMs: performance.now() - started,
+        interface: input.source?.interface ?? null,
       });
     },
   };
@@ -161,7 +173,7 @@ function toResult(
   cli: CliResult,
   raw: Record<string, unknown>,
   candidates: SpeedtestServer[],
-  timing: { startedAt: Date; durationMs: number },
+  timing: { startedAt: Date; durationMs: number; interface: string | null },
 ): SpeedtestResult {
   const reported: SpeedtestServer = {
     id: cli.server.id,
@@ -189,6 +201,11 @@ function toResult(
   if (!listed) pinged.push({ server, latencyMs: pingMs, chosen: true });
 
   const ip = cli.interface?.externalIp;
+  const internalIp = cli.interface?.internalIp || null;
+  const loaded = (direction: CliResult['download']) =>
+    direction.latency
+      ? { latencyMs: direction.latency.iqm, jitterMs: direction.latency.jitter ?? null }
+      : null;
   return {
     engine: 'ookla',
     startedAt: timing.startedAt,
@@ -197,6 +214,13 @@ function toResult(
     pingMs,
     jitterMs: cli.ping.jitter ?? null,
     packetLoss: cli.packetLoss ?? null,
+    downloadLatency: loaded(cli.download),
+    uploadLatency: loaded(cli.upload),
+    source: {
+      address: internalIp,
+      interface: timing.interface,
+      family: internalIp ? (isIP(internalIp) as 4 | 6) || null : null,
+    },
     bytesReceived: cli.download.bytes,
     bytesSent: cli.upload.bytes,
     durationMs: timing.durationMs,
@@ -280,6 +304,22 @@ async function requirePs(searchPath: string): Promise<void> {
     'the ookla engine needs `ps` on PATH (Debian package procps): speedtest-net uses it to stop ' +
       'the Ookla CLI, and crashes the process without it',
   );
+}
+
+/**
+ * The CLI binds to an address (`-i`); its `-I` interface option is not passed by speedtest-net,
+ * so an interface is turned into its address here, and an IP family needs one of them.
+ */
+function ooklaSourceIp(input: EngineInput): string | undefined {
+  const source = socketSource(input.source);
+  if (source.family && !source.localAddress) {
+    throw new SpeedtestError(
+      'bad-source',
+      `the ookla engine picks its IP family by the address it binds to: give the schedule a ` +
+        `sourceAddress or an interface with an IPv${source.family} address as well as family ${source.family}`,
+    );
+  }
+  return source.localAddress;
 }
 
 function chooseServerId(input: EngineInput): string | undefined {

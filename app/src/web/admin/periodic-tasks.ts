@@ -37,6 +37,9 @@ const EDITOR_FIELDS = [
   'kwargs',
   'engine',
   'servers',
+  'sourceAddress',
+  'interface',
+  'family',
   'scheduleType',
   'every',
   'period',
@@ -71,10 +74,13 @@ interface ServerOption {
   label: string;
 }
 
+/** The speed test's keyword arguments its form has fields for (the rest need the general editor). */
+const SPEEDTEST_FORM_KWARGS = ['engine', 'servers', 'sourceAddress', 'interface', 'family'];
+
 /** A speed test schedule is one whose keyword arguments are only what its form can say. */
 function kindOf(row: PeriodicTask): EditorKind {
   return row.task === SPEEDTEST_TASK &&
-    Object.keys(row.kwargs ?? {}).every((key) => key === 'engine' || key === 'servers')
+    Object.keys(row.kwargs ?? {}).every((key) => SPEEDTEST_FORM_KWARGS.includes(key))
     ? 'speedtest'
     : 'task';
 }
@@ -86,6 +92,9 @@ function valuesOf(row: PeriodicTask | null, registry: TaskRegistry, kind: Editor
       form: kind,
       engine: '',
       servers: '',
+      sourceAddress: '',
+      interface: '',
+      family: '',
       name: '',
       task,
       kwargs: '{}',
@@ -107,11 +116,16 @@ function valuesOf(row: PeriodicTask | null, registry: TaskRegistry, kind: Editor
   }
   const spec = rowToSpec(row);
   const s = spec.schedule;
-  const kwargs = spec.kwargs as { engine?: unknown; servers?: unknown };
+  const kwargs = spec.kwargs as Record<string, unknown>;
+  const text = (value: unknown) =>
+    typeof value === 'string' || typeof value === 'number' ? String(value) : '';
   return {
     form: kind,
-    engine: typeof kwargs.engine === 'string' ? kwargs.engine : '',
+    engine: text(kwargs.engine),
     servers: Array.isArray(kwargs.servers) ? kwargs.servers.map(String).join('\n') : '',
+    sourceAddress: text(kwargs.sourceAddress),
+    interface: text(kwargs.interface),
+    family: text(kwargs.family),
     name: spec.name,
     task: spec.task,
     kwargs: JSON.stringify(spec.kwargs, null, 2),
@@ -148,9 +162,16 @@ function formToInput(values: FormValues): { input: Record<string, unknown>; issu
   const speedtest = values.form === 'speedtest';
   if (speedtest) {
     const servers = (values.servers ?? '').split('\n').filter(Boolean);
+    const trimmed = (field: string) => values[field]?.trim() ?? '';
     kwargs = {
       ...(values.engine ? { engine: values.engine } : {}),
       ...(servers.length ? { servers } : {}),
+      ...(trimmed('sourceAddress') ? { sourceAddress: trimmed('sourceAddress') } : {}),
+      ...(trimmed('interface') ? { interface: trimmed('interface') } : {}),
+      // The select offers only 4 and 6; anything else is passed on for the schema to name.
+      ...(values.family
+        ? { family: /^[46]$/.test(values.family) ? Number(values.family) : values.family }
+        : {}),
     };
   } else {
     try {
@@ -277,7 +298,44 @@ function editor(
                 : 'Admins choose servers; your tests use the deployment’s default servers.'
             }</small
           >
-          ${err('servers')}`
+          ${err('servers')}
+          <fieldset class="source">
+            <legend>Where the test starts from</legend>
+            <label
+              >IP version
+              <select name="family">
+                <option value="" ${selected('family', '')}>
+                  either (as the server's name resolves)
+                </option>
+                <option value="4" ${selected('family', '4')}>IPv4 only</option>
+                <option value="6" ${selected('family', '6')}>IPv6 only</option>
+              </select></label
+            >
+            ${err('family')}
+            <label
+              >Source address
+              <input
+                name="sourceAddress"
+                value="${v('sourceAddress')}"
+                placeholder="the worker's default route"
+                spellcheck="false"
+            /></label>
+            ${err('sourceAddress')}
+            <label
+              >or interface
+              <input
+                name="interface"
+                value="${v('interface')}"
+                placeholder="e.g. eth1"
+                maxlength="15"
+                spellcheck="false"
+            /></label>
+            ${err('interface')}
+            <small class="hint"
+              >An address or interface of the worker's host: results are tagged with the address and
+              IP version they ran from, and the Speed tests page filters by them.</small
+            >
+          </fieldset>`
       : html`<input type="hidden" name="form" value="task" />
           <label
             >Task

@@ -60,8 +60,18 @@ function resultRows(rows: SpeedtestListItem[]): SafeHtml {
         <td class="num">${mbps(row.uploadBps)}</td>
         <td class="num">${ms(row.pingMs)}</td>
         <td class="num">${ms(row.jitterMs)}</td>
+        <td class="num">${bloat(row)}</td>
       </tr>`,
   )}`;
+}
+
+/** "B · +42 ms": the grade and the increase it comes from. */
+function bloat(row: Pick<SpeedtestListItem, 'bufferbloat'>): SafeHtml | string {
+  if (!row.bufferbloat) return DASH;
+  return html`<span class="grade" data-grade="${row.bufferbloat.grade}"
+      >${row.bufferbloat.grade}</span
+    >
+    <small>+${ms(row.bufferbloat.increaseMs)}</small>`;
 }
 
 function resultTable(rows: SpeedtestListItem[]): SafeHtml {
@@ -76,6 +86,9 @@ function resultTable(rows: SpeedtestListItem[]): SafeHtml {
         <th class="num">Upload</th>
         <th class="num">Ping</th>
         <th class="num">Jitter</th>
+        <th class="num" title="Latency added while the link is full (DSLReports' grades)">
+          Bufferbloat
+        </th>
       </tr>
     </thead>
     <tbody>
@@ -120,6 +133,22 @@ function filterForm(
         pattern="[A-Za-z]{2}"
         title="a two-letter country code, e.g. NL"
         placeholder="NL"
+    /></label>
+    <label
+      >IP
+      <select name="family">
+        ${option('', 'any', !filters.family)} ${option('4', 'IPv4', filters.family === 4)}
+        ${option('6', 'IPv6', filters.family === 6)}
+      </select></label
+    >
+    <label
+      >Source
+      <input
+        name="source"
+        value="${filters.source ?? ''}"
+        size="15"
+        title="the local address the tests ran from"
+        placeholder="any address"
     /></label>
     <button type="submit">Filter</button>
     <a href="${ADMIN}/speedtests">Clear</a>
@@ -324,6 +353,11 @@ function runNowForm(request: Request): SafeHtml {
       ${Math.round(TYPICAL_SPEEDTEST_MS / 1000)} s</small
     >
   </form>`;
+}
+
+function loaded(latencyMs: number | null, jitterMs: number | null): string {
+  if (latencyMs === null) return DASH;
+  return jitterMs === null ? ms(latencyMs) : `${ms(latencyMs)} (jitter ${ms(jitterMs)})`;
 }
 
 function figure(label: string, value: string, detail?: SafeHtml | string): SafeHtml {
@@ -544,6 +578,11 @@ export function speedtestPages(deps: {
         body: html`<section class="figures">
             ${figure('Download', mbps(test.downloadBps))} ${figure('Upload', mbps(test.uploadBps))}
             ${figure('Ping', ms(test.pingMs), `jitter ${ms(test.jitterMs)}`)}
+            ${figure(
+              'Bufferbloat',
+              test.bufferbloat?.grade ?? DASH,
+              test.bufferbloat ? `+${ms(test.bufferbloat.increaseMs)} under load` : 'not measured',
+            )}
           </section>
           <dl class="facts">
             <dt>Started</dt>
@@ -564,6 +603,22 @@ export function speedtestPages(deps: {
             </dd>
             <dt>Duration</dt>
             <dd>${ms(test.durationMs, 0)}</dd>
+            <dt>Latency while downloading</dt>
+            <dd>${loaded(test.downloadLatencyMs, test.downloadJitterMs)}</dd>
+            <dt>Latency while uploading</dt>
+            <dd>${loaded(test.uploadLatencyMs, test.uploadJitterMs)}</dd>
+            <dt>Source</dt>
+            <dd>
+              ${
+                [
+                  test.sourceAddress,
+                  test.sourceInterface && `interface ${test.sourceInterface}`,
+                  test.ipFamily && `IPv${test.ipFamily}`,
+                ]
+                  .filter(Boolean)
+                  .join(' · ') || DASH
+              }
+            </dd>
             <dt>Packet loss</dt>
             <dd>${test.packetLoss === null ? DASH : `${num(test.packetLoss, 2)} %`}</dd>
             <dt>Result</dt>

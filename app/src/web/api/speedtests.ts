@@ -49,10 +49,21 @@ export function speedtestEndpoints(db: Database) {
       produces: 'text/csv',
       handler: async ({ query, response }) => {
         const rows = await history.all(query, 100_000);
-        const columns = Object.keys(speedtestListItem.shape) as Array<keyof SpeedtestListItem>;
+        // One cell per value: the bufferbloat object becomes two columns.
+        const columns = Object.keys(speedtestListItem.shape).flatMap((key) =>
+          key === 'bufferbloat' ? ['bufferbloatMs', 'bufferbloatGrade'] : [key],
+        );
+        const cells = (row: SpeedtestListItem): Record<string, unknown> => ({
+          ...row,
+          bufferbloatMs: row.bufferbloat?.increaseMs,
+          bufferbloatGrade: row.bufferbloat?.grade,
+        });
         const lines = [
           columns.join(','),
-          ...rows.map((row) => columns.map((c) => csvField(row[c])).join(',')),
+          ...rows.map((row) => {
+            const values = cells(row);
+            return columns.map((c) => csvField(values[c])).join(',');
+          }),
         ];
         response
           .type('text/csv')
