@@ -8,6 +8,7 @@ import type { Logger } from './log.ts';
 import { registerQueueJobs } from './metrics/queue-jobs.ts';
 import { createMetrics, observeSpeedtest, type Metrics } from './metrics/registry.ts';
 import { Queues } from './queue/queues.ts';
+import { startProber } from './probe/runner.ts';
 import { latestSpeedtests } from './speedtest/store.ts';
 import { serveMetrics } from './metrics/server.ts';
 import { createRedis } from './queue/redis.ts';
@@ -93,6 +94,26 @@ async function startWeb(
   };
 }
 
+/** The probes run beside the worker, on a Redis connection and queue handle of their own. */
+async function startProbes(deps: {
+  config: Config;
+  log: Logger;
+  db: Database;
+  registry: TaskRegistry;
+  metrics: Metrics;
+}): Promise<Running> {
+  const redis = createRedis(deps.config.REDIS_URL, { log: deps.log, name: 'probe' });
+  const queues = new Queues(redis, deps.config.QUEUE_PREFIX, deps.log);
+  const prober = await startProber({ ...deps, redis, queues });
+  return {
+    async close() {
+      await prober.close();
+      await queues.close();
+      redis.disconnect();
+    },
+  };
+}
+
 /** Starts the service roles in this process (`all` runs the three of them). */
 export async function startRoles(role: ServiceRole, config: Config, log: Logger): Promise<Running> {
   if (role === 'all') await migrate(config, log);
@@ -118,6 +139,7 @@ export async function startRoles(role: ServiceRole, config: Config, log: Logger)
       for (const test of await latestSpeedtests(db))
         observeSpeedtest(metrics, test, { restored: true });
       started.push(await startWorker(deps('worker')));
+      started.push(await startProbes(deps('probe')));
     }
     if (role !== 'web') {
       const redis = createRedis(config.REDIS_URL, { log, failFast: true, name: 'metrics' });

@@ -88,12 +88,21 @@ describe('REST API', () => {
       '/api/v1/speedtests/{id}',
       '/api/v1/servers',
       '/api/v1/clients',
+      '/api/v1/probes',
+      '/api/v1/probes/{id}',
+      '/api/v1/probes/{id}/summary',
+      '/api/v1/probes/{id}/series',
+      '/api/v1/probes/{id}/outages',
     ]) {
       assert.ok(paths[expected], `${expected} is documented`);
     }
     assert.deepEqual(
       paths['/api/v1/speedtests']!.get!.parameters.map((p) => p.name),
       ['from', 'to', 'engine', 'serverId', 'country', 'family', 'source', 'limit', 'cursor'],
+    );
+    assert.deepEqual(
+      paths['/api/v1/probes/{id}/summary']!.get!.parameters.map((p) => p.name),
+      ['id', 'from', 'to'],
     );
     for (const [path, methods] of Object.entries(paths)) {
       for (const method of Object.keys(methods)) {

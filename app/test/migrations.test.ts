@@ -18,12 +18,16 @@ const ALL_MIGRATIONS = [
   '0005-drop-account-lockout',
   '0006-schedule-jitter',
   '0007-speedtest-latency-under-load',
+  '0008-probes',
 ];
 
 const APP_TABLES = [
   'api_tokens',
   'clients',
   'periodic_tasks',
+  'probe_minutes',
+  'probe_outages',
+  'probes',
   'sessions',
   'speedtest_daily',
   'speedtest_server_pings',
@@ -79,6 +83,7 @@ describe('migrations', () => {
       'DOUBLE PRECISION': ['double precision'],
       INET: ['inet'],
       SMALLINT: ['smallint'],
+      'TEXT[]': ['ARRAY'],
     };
     for (const model of Object.values(db.models) as Array<ModelStatic<Model>>) {
       const columns = await db.sequelize.query<{ name: string; type: string }>(

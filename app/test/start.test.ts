@@ -45,7 +45,7 @@ describe('npm start (role all)', () => {
     assert.match(child.output(), /"created database"/);
     assert.match(
       child.output(),
-      /"applied":\["0001-initial-schema","0002-seed-periodic-tasks","0003-seed-speedtest-schedule","0004-speedtest-daily","0005-drop-account-lockout","0006-schedule-jitter","0007-speedtest-latency-under-load"\]/,
+      /"applied":\["0001-initial-schema","0002-seed-periodic-tasks","0003-seed-speedtest-schedule","0004-speedtest-daily","0005-drop-account-lockout","0006-schedule-jitter","0007-speedtest-latency-under-load","0008-probes"\]/,
     );
 
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);

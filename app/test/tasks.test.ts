@@ -256,6 +256,27 @@ describe('maintenance.prune_results', () => {
     // A recent test whose task result is old: the result goes, the test stays and loses the link.
     const keptButOrphaned = await speedtest(10, old[1]!.id);
     const kept = await speedtest(0);
+    // Probe history: three old minutes (in two batches), one recent; an old ended outage goes,
+    // one still open since long ago stays.
+    await env.db.models.Probe.destroy({ where: {} });
+    const probe = await env.db.models.Probe.create({
+      name: 'p',
+      kind: 'tcp',
+      targets: ['127.0.0.1:1'],
+      periodSeconds: 10,
+      timeoutMs: 1_000,
+    });
+    for (const days of [40, 41, 500, 1]) {
+      const minute = new Date(Math.floor(ago(days).getTime() / 60_000) * 60_000);
+      await env.db.sequelize.query(
+        `INSERT INTO probe_minutes (probe_id, target, minute, sent, lost) VALUES ($1, 't', $2, 6, 0)`,
+        { bind: [probe.id, minute] },
+      );
+    }
+    await env.db.models.ProbeOutage.bulkCreate([
+      { probeId: probe.id, startedAt: ago(50), endedAt: ago(49) },
+      { probeId: probe.id, startedAt: ago(600), endedAt: null },
+    ]);
     return { keptIds: [keptButOrphaned.id, kept.id].sort(), orphanedId: keptButOrphaned.id };
   }
 
@@ -267,13 +288,25 @@ describe('maintenance.prune_results', () => {
     const result = await task.run(task.kwargs.parse({ olderThanDays: 30, batchSize: 2 }), context);
 
     // batchSize 2 and five old results: only a loop that goes on past full batches finds them all.
-    assert.deepEqual(result.deleted, { speedtests: 3, task_results: 5 });
+    assert.deepEqual(result.deleted, {
+      speedtests: 3,
+      task_results: 5,
+      probe_minutes: 3,
+      probe_outages: 1,
+    });
+    assert.equal(
+      (await env.db.models.ProbeOutage.findOne())?.endedAt,
+      null,
+      'an outage going on stays',
+    );
     assert.equal(result.retentionDays, 30);
     const cutoff = Date.parse(result.cutoff);
     assert.ok(Math.abs(cutoff - (startedAt - 30 * DAY_MS)) < 5_000, `cutoff ${result.cutoff}`);
     assert.deepEqual(lines, [
       `deleted 3 rows from speedtests older than ${result.cutoff}`,
       `deleted 5 rows from task_results older than ${result.cutoff}`,
+      `deleted 3 rows from probe_minutes older than ${result.cutoff}`,
+      `deleted 1 rows from probe_outages older than ${result.cutoff}`,
     ]);
 
     const { Speedtest, TaskResult } = env.db.models;
@@ -295,7 +328,12 @@ describe('maintenance.prune_results', () => {
     const result = await task.run(task.kwargs.parse({}), context);
     assert.equal(result.retentionDays, 365);
     // Only the results of 400 and 1000 days and the speedtest of 500 days are past a year.
-    assert.deepEqual(result.deleted, { speedtests: 1, task_results: 2 });
+    assert.deepEqual(result.deleted, {
+      speedtests: 1,
+      task_results: 2,
+      probe_minutes: 1,
+      probe_outages: 0,
+    });
     assert.equal(await env.db.models.TaskResult.count(), 5);
     assert.equal(await env.db.models.Speedtest.count(), 4);
   });

@@ -11,6 +11,7 @@ import * as speedtestDaily from './migrations/0004-speedtest-daily.ts';
 import * as dropAccountLockout from './migrations/0005-drop-account-lockout.ts';
 import * as scheduleJitter from './migrations/0006-schedule-jitter.ts';
 import * as latencyUnderLoad from './migrations/0007-speedtest-latency-under-load.ts';
+import * as probes from './migrations/0008-probes.ts';
 
 export type Migration = MigrationFn<Sequelize>;
 
@@ -22,6 +23,7 @@ const MIGRATIONS: Array<{ name: string; up: Migration; down: Migration }> = [
   { name: '0005-drop-account-lockout', ...dropAccountLockout },
   { name: '0006-schedule-jitter', ...scheduleJitter },
   { name: '0007-speedtest-latency-under-load', ...latencyUnderLoad },
+  { name: '0008-probes', ...probes },
 ];
 
 export function createMigrator(sequelize: Sequelize, log?: Logger): Umzug<Sequelize> {

@@ -151,6 +151,36 @@ class SpeedtestServerPingBase extends Model<
   declare chosen: CreationOptional<boolean>;
 }
 
+export type ProbeKind = 'tcp' | 'http';
+
+class ProbeBase extends Model<InferAttributes<ProbeBase>, InferCreationAttributes<ProbeBase>> {
+  declare id: CreationOptional<number>;
+  declare name: string;
+  declare kind: ProbeKind;
+  declare targets: string[];
+  declare periodSeconds: number;
+  declare timeoutMs: number;
+  declare failuresForOutage: CreationOptional<number>;
+  declare sourceAddress: CreationOptional<string | null>;
+  declare family: CreationOptional<4 | 6 | null>;
+  declare speedtestOnRecovery: CreationOptional<boolean>;
+  declare enabled: CreationOptional<boolean>;
+  declare createdAt: CreationOptional<Date>;
+  declare updatedAt: CreationOptional<Date>;
+}
+
+class ProbeOutageBase extends Model<
+  InferAttributes<ProbeOutageBase>,
+  InferCreationAttributes<ProbeOutageBase>
+> {
+  declare id: CreationOptional<string>;
+  declare probeId: ForeignKey<number>;
+  declare startedAt: Date;
+  declare endedAt: CreationOptional<Date | null>;
+  declare failedRounds: CreationOptional<number>;
+  declare lastError: CreationOptional<string>;
+}
+
 class UserBase extends Model<InferAttributes<UserBase>, InferCreationAttributes<UserBase>> {
   declare id: CreationOptional<number>;
   declare username: string;
@@ -186,7 +216,8 @@ class SessionBase extends Model<
   declare expiresAt: Date;
 }
 
-const { BIGINT, BOOLEAN, DATE, DOUBLE, INET, INTEGER, JSONB, SMALLINT, STRING, TEXT } = DataTypes;
+const { ARRAY, BIGINT, BOOLEAN, DATE, DOUBLE, INET, INTEGER, JSONB, SMALLINT, STRING, TEXT } =
+  DataTypes;
 // Functions, not shared objects: Sequelize writes into each attribute definition it is given.
 const now = () => ({ type: DATE, allowNull: false, defaultValue: DataTypes.NOW });
 const coordinates = () => ({ lat: { type: DOUBLE }, lon: { type: DOUBLE } });
@@ -209,6 +240,8 @@ export function initModels(sequelize: Sequelize) {
   const Client = class extends ClientBase {};
   const Speedtest = class extends SpeedtestBase {};
   const SpeedtestServerPing = class extends SpeedtestServerPingBase {};
+  const Probe = class extends ProbeBase {};
+  const ProbeOutage = class extends ProbeOutageBase {};
   const User = class extends UserBase {};
   const ApiToken = class extends ApiTokenBase {};
   const Session = class extends SessionBase {};
@@ -336,6 +369,36 @@ export function initModels(sequelize: Sequelize) {
     options('speedtest_server_pings'),
   );
 
+  Probe.init(
+    {
+      id: { type: INTEGER, primaryKey: true, autoIncrement: true },
+      name: { type: TEXT, allowNull: false },
+      kind: { type: TEXT, allowNull: false },
+      targets: { type: ARRAY(TEXT), allowNull: false },
+      periodSeconds: { type: INTEGER, allowNull: false },
+      timeoutMs: { type: INTEGER, allowNull: false },
+      failuresForOutage: { type: INTEGER, allowNull: false, defaultValue: 2 },
+      sourceAddress: { type: INET },
+      family: { type: SMALLINT },
+      speedtestOnRecovery: { type: BOOLEAN, allowNull: false, defaultValue: true },
+      enabled: { type: BOOLEAN, allowNull: false, defaultValue: true },
+      createdAt: now(),
+      updatedAt: now(),
+    },
+    options('probes'),
+  );
+
+  ProbeOutage.init(
+    {
+      id: { type: BIGINT, primaryKey: true, autoIncrement: true },
+      startedAt: { type: DATE, allowNull: false },
+      endedAt: { type: DATE },
+      failedRounds: { type: INTEGER, allowNull: false, defaultValue: 0 },
+      lastError: { type: TEXT, allowNull: false, defaultValue: '' },
+    },
+    options('probe_outages'),
+  );
+
   User.init(
     {
       id: { type: INTEGER, primaryKey: true, autoIncrement: true },
@@ -379,6 +442,8 @@ export function initModels(sequelize: Sequelize) {
   Speedtest.belongsTo(TaskResult, { foreignKey: 'taskResultId' });
   Speedtest.hasMany(SpeedtestServerPing, { foreignKey: 'speedtestId', as: 'pings' });
   SpeedtestServerPing.belongsTo(SpeedtestServer, { foreignKey: 'serverId', as: 'server' });
+  Probe.hasMany(ProbeOutage, { foreignKey: 'probeId', as: 'outages' });
+  ProbeOutage.belongsTo(Probe, { foreignKey: 'probeId' });
   User.hasMany(ApiToken, { foreignKey: 'userId' });
   ApiToken.belongsTo(User, { foreignKey: 'userId' });
   User.hasMany(Session, { foreignKey: 'userId' });
@@ -391,6 +456,8 @@ export function initModels(sequelize: Sequelize) {
     Client,
     Speedtest,
     SpeedtestServerPing,
+    Probe,
+    ProbeOutage,
     User,
     ApiToken,
     Session,
@@ -406,6 +473,8 @@ export type SpeedtestServer = SpeedtestServerBase;
 export type Client = ClientBase;
 export type Speedtest = SpeedtestBase;
 export type SpeedtestServerPing = SpeedtestServerPingBase;
+export type Probe = ProbeBase;
+export type ProbeOutage = ProbeOutageBase;
 export type User = UserBase;
 export type ApiToken = ApiTokenBase;
 export type Session = SessionBase;

@@ -120,6 +120,24 @@ export function createMetrics(role: string) {
       buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1],
       registers: [registry],
     }),
+    probeUp: new Gauge({
+      name: 'refresher_probe_up',
+      help: 'Whether a probe finds its link up (1) or in an outage it detected (0), by probe.',
+      labelNames: ['probe'] as const,
+      registers: [registry],
+    }),
+    probeLatency: new Gauge({
+      name: 'refresher_probe_latency_seconds',
+      help: "The latest answer's round trip (TCP connect, or HTTP request to its response), by probe and target.",
+      labelNames: ['probe', 'target'] as const,
+      registers: [registry],
+    }),
+    probeRounds: new Counter({
+      name: 'refresher_probe_rounds_total',
+      help: 'Checks of a probe target, by probe, target and result (ok or failed); failed over all is the loss.',
+      labelNames: ['probe', 'target', 'result'] as const,
+      registers: [registry],
+    }),
     reconciles: new Counter({
       name: 'refresher_scheduler_reconciles_total',
       help: 'Requests to reconcile the schedules in Redis with the periodic tasks in PostgreSQL, by trigger; requests arriving together are served by one pass.',

@@ -5,6 +5,7 @@ import { PeriodicTasks } from '../../queue/periodic-tasks.ts';
 import type { Queues } from '../../queue/queues.ts';
 import type { TaskRegistry } from '../../tasks/registry.ts';
 import { periodicTaskEndpoints } from './periodic-tasks.ts';
+import { probeEndpoints } from './probes.ts';
 import { apiRouter, openApiDocument } from './route.ts';
 import { speedtestEndpoints } from './speedtests.ts';
 import { taskEndpoints } from './tasks.ts';
@@ -17,6 +18,7 @@ export function apiRoutes(deps: { db: Database; registry: TaskRegistry; queues: 
     ...periodicTaskEndpoints(periodic),
     ...taskEndpoints(deps.db, deps.registry, deps.queues),
     ...speedtestEndpoints(deps.db),
+    ...probeEndpoints(deps.db),
   ];
   const document = openApiDocument(endpoints, {
     title: 'Refresher API',
