@@ -19,6 +19,7 @@ import { createUser } from '../src/web/auth/users.ts';
 import { freePort } from '../../testing/ports.ts';
 import { waitFor } from '../../testing/wait.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
+import { CookieClient } from './helpers/http-client.ts';
 import { serveWebApp, type ServedWebApp } from './helpers/web.ts';
 
 async function listening<T extends Server | TcpServer>(server: T): Promise<number> {
@@ -368,6 +369,76 @@ describe('the prober in the worker, and the API', () => {
     assert.equal((await call('DELETE', `/probes/${id}`, undefined, userToken)).status, 403);
     assert.equal((await call('DELETE', `/probes/${id}`)).status, 204);
     assert.equal(await env.db.models.ProbeOutage.count(), 0, 'its outages went with it');
+  });
+
+  test('the portal: a list with state and uptime, a page per probe, and the form (admins)', async () => {
+    const admin = new CookieClient(web.origin);
+    const user = new CookieClient(web.origin);
+    assert.equal((await admin.signIn('ada', 'a long enough password')).status, 303);
+    assert.equal((await user.signIn('kim', 'a long enough password')).status, 303);
+    const text = async (client: CookieClient, path: string) =>
+      (await (await client.request(path)).text()).replace(/\s+/g, ' ');
+
+    const refused = await admin.form('/admin/probes', {
+      _csrf: await admin.csrf('/admin/probes'),
+      name: 'web',
+      kind: 'http',
+      targets: 'https://example.com/\nexample.com:443',
+      periodSeconds: '3',
+      timeoutMs: '2000',
+      failuresForOutage: '2',
+      enabled: 'on',
+    });
+    assert.equal(refused.status, 400);
+    const form = (await refused.text()).replace(/\s+/g, ' ');
+    assert.match(form, /must be at least 5 seconds/);
+    assert.match(
+      form,
+      /line 2: &quot;example\.com:443&quot; is not an http:\/\/ or https:\/\/ URL/,
+    );
+    assert.match(form, /value="web"/, 'what was typed stays');
+    assert.equal(await env.db.models.Probe.count({ where: { name: 'web' } }), 0);
+
+    const added = await admin.form('/admin/probes', {
+      _csrf: await admin.csrf('/admin/probes'),
+      name: 'web',
+      kind: 'http',
+      targets: 'http://127.0.0.1:9/\nhttp://[::1]:9/',
+      periodSeconds: '30',
+      timeoutMs: '2000',
+      failuresForOutage: '3',
+      family: '',
+      sourceAddress: '',
+      enabled: 'on',
+    });
+    assert.equal(added.status, 303, await added.text());
+    const row = await env.db.models.Probe.findOne({ where: { name: 'web' } });
+    assert.deepEqual(
+      [row?.targets, row?.periodSeconds, row?.failuresForOutage, row?.speedtestOnRecovery],
+      [['http://127.0.0.1:9/', 'http://[::1]:9/'], 30, 3, false],
+    );
+    await env.db.models.ProbeOutage.create({
+      probeId: row!.id,
+      startedAt: new Date(Date.now() - 90_000),
+    });
+    const list = await text(user, '/admin/probes');
+    assert.match(list, /<a href="\/admin\/probes\/\d+">web<\/a>/);
+    assert.match(list, /badge-down/);
+    assert.match(list, /Admins add and change probes/);
+    const page = await text(user, `/admin/probes/${row!.id}`);
+    assert.match(page, /going on/);
+    assert.match(page, /http:\/\/\[::1\]:9\//);
+    assert.doesNotMatch(page, /Delete probe/, 'no admin form for a user');
+    const byUser = await user.form(`/admin/probes/${row!.id}/delete`, {
+      _csrf: await user.csrf('/admin/probes'),
+    });
+    assert.equal(byUser.status, 403);
+    const deleted = await admin.form(`/admin/probes/${row!.id}/delete`, {
+      _csrf: await admin.csrf(`/admin/probes/${row!.id}`),
+    });
+    assert.equal(deleted.status, 303);
+    assert.equal(await env.db.models.Probe.count({ where: { name: 'web' } }), 0);
+    assert.equal((await user.request('/admin/probes/999999')).status, 404);
   });
 
   test('uptime over a range counts only the part of each outage inside it', async () => {

@@ -109,6 +109,18 @@ export function probeHistory(db: Database) {
         [probeId, from, to, bucketSeconds],
       ),
 
+    /** Per target over the whole range: checks, losses and latency. */
+    targets: (probeId: number, from: Date, to: Date) =>
+      select<Omit<ProbeBucket, 'atMs'>>(
+        `SELECT target, sum(sent)::int AS sent, sum(lost)::int AS lost,
+                sum(rtt_sum_ms) / nullif(sum(sent - lost), 0) AS "latencyMs",
+                min(rtt_min_ms) AS "minMs", max(rtt_max_ms) AS "maxMs"
+           FROM probe_minutes
+          WHERE probe_id = $1 AND minute >= $2 AND minute < $3
+          GROUP BY target ORDER BY target`,
+        [probeId, from, to],
+      ),
+
     /** Newest first; an open outage's duration runs to now. */
     outages: (probeId: number, from: Date, to: Date, limit = 100) =>
       select<ProbeOutageItem>(
