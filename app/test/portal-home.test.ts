@@ -12,7 +12,7 @@ import { createTaskRegistry } from '../src/tasks/index.ts';
 import { CHART_POINTS } from '../src/web/admin/speedtests.ts';
 import { createUser } from '../src/web/auth/users.ts';
 import { launchBrowser, type Browser } from './helpers/browser.ts';
-import { speedtestResult } from './helpers/builders.ts';
+import { speedtestResult, speedtestServer } from './helpers/builders.ts';
 import { createTestEnv, type TestEnv } from './helpers/env.ts';
 import { CookieClient } from './helpers/http-client.ts';
 import { serveWebApp, type ServedWebApp } from './helpers/web.ts';
@@ -332,6 +332,13 @@ describe('Home in Chromium', () => {
           uploadBps: i === 0 ? 23.4e6 : 10e6 + i * 0.5e6,
           pingMs: i === 0 ? 12.3 : 20 + i,
           jitterMs: i === 0 ? 2.3 : 4 + i * 0.1,
+          // Every other test against a second server: the per-server charts compare the two.
+          ...(i % 2
+            ? (() => {
+                const server = speedtestServer({ id: 'rtm-1', name: 'Rotterdam' });
+                return { server, pinged: [{ server, latencyMs: 20 + i, chosen: true }] };
+              })()
+            : {}),
         }),
       );
     }
@@ -394,9 +401,31 @@ describe('Home in Chromium', () => {
     await browser.screenshot('home-charts');
   });
 
+  test('with two servers in the range, download and ping per server, one series each', async () => {
+    for (const [name, title] of [
+      ['serverSpeeds', /Download by server/],
+      ['serverPing', /Ping by server/],
+    ] as const) {
+      const box = browser.page.locator(`[data-pane="${name}"][data-drawn]`);
+      await box.waitFor();
+      assert.equal(await box.getAttribute('data-series'), 'Amsterdam|Rotterdam');
+      assert.equal(await box.getAttribute('data-drawn'), '10', 'every test in 7 days');
+      assert.match((await box.locator('.u-title').textContent()) ?? '', title);
+    }
+    // The newest test (Amsterdam): its value, and none for Rotterdam at that time.
+    const values = await browser.page
+      .locator('[data-pane="serverSpeeds"] .u-legend .u-series .u-value')
+      .allTextContents();
+    assert.deepEqual(values.slice(1), ['123.4 Mbit/s', '–']);
+  });
+
   test('the legends show the newest values until the pointer is over a chart', async () => {
     const { page } = browser;
-    const latest = { speeds: ['123.4 Mbit/s', '23.4 Mbit/s'], latency: ['12.3 ms', '2.3 ms'] };
+    // Latency: ping, jitter, and the builder's latency while downloading and uploading.
+    const latest = {
+      speeds: ['123.4 Mbit/s', '23.4 Mbit/s'],
+      latency: ['12.3 ms', '2.3 ms', '31.9 ms', '29.2 ms'],
+    };
     for (const name of ['speeds', 'latency'] as const)
       assert.deepEqual((await legend(name)).slice(1), latest[name], name);
     // Over the oldest stretch of the week: an older test's values, in both charts.

@@ -206,6 +206,15 @@ export interface SpeedtestBucket {
   uploadLatencyMs: number | null;
 }
 
+/** One server's averages in one time bucket (see `serverBuckets`). */
+export interface ServerBucket {
+  server: string;
+  /** The bucket's start, Unix milliseconds. */
+  startMs: number;
+  downloadBps: number | null;
+  pingMs: number | null;
+}
+
 export interface Page<T> {
   items: T[];
   /** The last row of this page, when there is a next one: where the next page starts. */
@@ -332,6 +341,23 @@ export function speedtestHistory(db: Database) {
            FROM speedtests t ${where(f, p)}
           GROUP BY floor(extract(epoch FROM t.started_at) / ${width}::float8)
           ORDER BY 1`,
+        p.values,
+      );
+    },
+
+    /**
+     * Averages per server and time bucket (the bucket's start), oldest first: the per-server
+     * series of a chart whose range holds too many tests to draw one by one.
+     */
+    serverBuckets: (f: SpeedtestFilters, bucketSeconds: number) => {
+      const p = params();
+      const width = p.add(bucketSeconds);
+      return select<ServerBucket>(
+        `SELECT coalesce(s.name, t.engine) AS server,
+                floor(extract(epoch FROM t.started_at) / ${width}::float8) * ${width}::float8 * 1000 AS "startMs",
+                avg(t.download_bps)::float8 AS "downloadBps", avg(t.ping_ms)::float8 AS "pingMs"
+           FROM speedtests t LEFT JOIN speedtest_servers s ON s.id = t.server_id ${where(f, p)}
+          GROUP BY 1, 2 ORDER BY 2, 1`,
         p.values,
       );
     },

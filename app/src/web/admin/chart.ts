@@ -1,12 +1,15 @@
 // The data behind a speed test chart, embedded in the page as JSON (never as script: the CSP
-// allows no inline script) and drawn by assets/chart.js with uPlot as two charts sharing one time
-// axis: download and upload in Mbit/s, and ping and jitter in ms.
-import type { SpeedtestBucket, SpeedtestListItem } from '../../speedtest/history.ts';
+// allows no inline script) and drawn by assets/chart.js with uPlot as charts sharing one time
+// axis: download and upload in Mbit/s; ping, jitter and the latency under load in ms; and, when
+// the range holds more than one server, download and ping per server (each server a series).
+import type { ServerBucket, SpeedtestBucket, SpeedtestListItem } from '../../speedtest/history.ts';
 import { html, SafeHtml } from '../html.ts';
 
 /** Averages per time bucket, for a range with more tests than a chart draws one by one. */
 export interface BucketedTests {
   buckets: SpeedtestBucket[];
+  /** The same buckets per server, for the per-server charts. */
+  byServer?: ServerBucket[];
   bucketSeconds: number;
   /** How many tests the buckets hold together. */
   tests: number;
@@ -34,6 +37,10 @@ interface ChartData {
   upload: Array<number | null>;
   ping: Array<number | null>;
   jitter: Array<number | null>;
+  loadedDown: Array<number | null>;
+  loadedUp: Array<number | null>;
+  /** Per server (two or more), on a time axis of their own: null with one server. */
+  servers: ServerSeries | null;
   mark: string | null;
   /** [from, to] in seconds, or null: the data's first and last point. */
   window: [number, number] | null;
@@ -43,7 +50,34 @@ interface ChartData {
   links: boolean;
 }
 
+interface ServerSeries {
+  t: number[];
+  names: string[];
+  /** Per server, in `names` order, one value per `t` (null: no test of that server then). */
+  download: Array<Array<number | null>>;
+  ping: Array<Array<number | null>>;
+}
+
 const mbit = (value: number | null) => (value === null ? null : value / 1e6);
+
+/** Points (time, server, download, ping) as one series per server over their shared times. */
+function perServer(
+  points: Array<{ t: number; server: string; download: number | null; ping: number | null }>,
+): ServerSeries | null {
+  const names = [...new Set(points.map((p) => p.server))].sort();
+  if (names.length < 2) return null;
+  const t = [...new Set(points.map((p) => p.t))].sort((a, b) => a - b);
+  const at = new Map(t.map((time, index) => [time, index]));
+  const empty = () => names.map(() => t.map((): number | null => null));
+  const download = empty();
+  const ping = empty();
+  for (const p of points) {
+    const s = names.indexOf(p.server);
+    download[s]![at.get(p.t)!] = p.download;
+    ping[s]![at.get(p.t)!] = p.ping;
+  }
+  return { t, names, download, ping };
+}
 const seconds = (date: Date | string) => new Date(date).getTime() / 1000;
 
 function fromRows(rows: SpeedtestListItem[]): Omit<ChartData, 'mark' | 'window' | 'links'> {
@@ -55,12 +89,23 @@ function fromRows(rows: SpeedtestListItem[]): Omit<ChartData, 'mark' | 'window' 
     upload: ordered.map((row) => mbit(row.uploadBps)),
     ping: ordered.map((row) => row.pingMs),
     jitter: ordered.map((row) => row.jitterMs),
+    loadedDown: ordered.map((row) => row.downloadLatencyMs),
+    loadedUp: ordered.map((row) => row.uploadLatencyMs),
+    servers: perServer(
+      ordered.map((row) => ({
+        t: seconds(row.startedAt),
+        server: row.serverName ?? row.engine,
+        download: mbit(row.downloadBps),
+        ping: row.pingMs,
+      })),
+    ),
     bucketSeconds: null,
   };
 }
 
 function fromBuckets({
   buckets,
+  byServer = [],
   bucketSeconds,
 }: BucketedTests): Omit<ChartData, 'mark' | 'window' | 'links'> {
   return {
@@ -70,6 +115,17 @@ function fromBuckets({
     upload: buckets.map((b) => mbit(b.uploadBps)),
     ping: buckets.map((b) => b.pingMs),
     jitter: buckets.map((b) => b.jitterMs),
+    loadedDown: buckets.map((b) => b.downloadLatencyMs),
+    loadedUp: buckets.map((b) => b.uploadLatencyMs),
+    // Each server's average sits in the middle of its bucket.
+    servers: perServer(
+      byServer.map((b) => ({
+        t: b.startMs / 1000 + bucketSeconds / 2,
+        server: b.server,
+        download: mbit(b.downloadBps),
+        ping: b.pingMs,
+      })),
+    ),
     bucketSeconds,
   };
 }
@@ -98,6 +154,12 @@ export function speedtestChart(
     </div>
     <div class="chart-plot" data-chart="speedtests" data-pane="speeds"></div>
     <div class="chart-plot" data-pane="latency"></div>
+    ${
+      data.servers
+        ? html`<div class="chart-plot" data-pane="serverSpeeds"></div>
+            <div class="chart-plot" data-pane="serverPing"></div>`
+        : ''
+    }
     <script type="application/json" class="chart-data">
       ${new SafeHtml(json)}
     </script>

@@ -406,6 +406,7 @@ export function speedtestPages(deps: {
           ? await history.all(filters, CHART_POINTS)
           : {
               buckets: await history.buckets(filters, bucketSeconds),
+              byServer: await history.serverBuckets(filters, bucketSeconds),
               bucketSeconds,
               tests: summary.count,
             };

@@ -1,5 +1,6 @@
-// Draws the speed test charts with uPlot: per chart block (see chart.ts) two charts over one time
-// axis, download and upload in Mbit/s above, ping and jitter in ms below, each y-axis from zero.
+// Draws the speed test charts with uPlot: per chart block (see chart.ts) charts over one time axis,
+// download and upload in Mbit/s above, ping, jitter and the latency under load in ms below, and,
+// when the tests ran against several servers, download and ping per server; each y-axis from zero.
 // One point per test (a click opens it) or per time bucket's average (a click lists its tests).
 // Dragging across either chart zooms both in on that stretch of time; "Reset zoom" (or a double
 // click) shows the whole range again. While the pointer is away, the legends show the newest
@@ -21,6 +22,14 @@ function palette(element) {
     upload: color('--chart-upload', '#1d7a46'),
     ping: color('--chart-ping', '#c77700'),
     jitter: color('--chart-jitter', '#7b4fb8'),
+    loadedDown: color('--chart-loaded-down', '#8a5a00'),
+    loadedUp: color('--chart-loaded-up', '#0f6e6e'),
+    servers: [1, 2, 3, 4, 5, 6].map((n, i) =>
+      color(
+        `--chart-server-${n}`,
+        ['#1f5fbf', '#c77700', '#1d7a46', '#b3261e', '#7b4fb8', '#555'][i],
+      ),
+    ),
     mark: color('--chart-mark', '#b3261e'),
     axis: color('--chart-axis', '#000'),
     grid: color('--chart-grid', 'rgba(0,0,0,0.07)'),
@@ -46,8 +55,18 @@ const PANES = {
     series: [
       ['Ping', 'ping', 1.5],
       ['Jitter', 'jitter', 1.5],
+      ['While downloading', 'loadedDown', 1.5],
+      ['While uploading', 'loadedUp', 1.5],
     ],
   },
+  // One series per server (data.servers), on the servers' own time axis.
+  serverSpeeds: {
+    title: 'Download by server',
+    scale: 'mbit',
+    unit: 'Mbit/s',
+    perServer: 'download',
+  },
+  serverPing: { title: 'Ping by server', scale: 'ms', unit: 'ms', perServer: 'ping' },
 };
 
 function markerPlugin(index, colour) {
@@ -86,12 +105,13 @@ function fullRange(data) {
 /** Under this width (a phone) the charts are lower and their axes narrower, leaving room for data. */
 const NARROW = 500;
 
-/** Where a click on point `index` goes: the test, or the list of a bucket's tests. */
-function pointLink(data, index) {
+/** Where a click on the point at time `t` goes: the test, or the list of a bucket's tests. */
+function pointLink(data, t) {
   if (data.links === false) return null;
-  if (data.ids[index]) return `/admin/speedtests/${data.ids[index]}`;
+  const index = data.t.indexOf(t);
+  if (index >= 0 && data.ids[index]) return `/admin/speedtests/${data.ids[index]}`;
   if (!data.bucketSeconds) return null;
-  const start = Math.floor(data.t[index] / data.bucketSeconds) * data.bucketSeconds;
+  const start = Math.floor(t / data.bucketSeconds) * data.bucketSeconds;
   const query = new window.URLSearchParams({
     from: new Date(start * 1000).toISOString(),
     to: new Date((start + data.bucketSeconds) * 1000).toISOString(),
@@ -116,7 +136,6 @@ function drawGroup(figure, data, state, redraw) {
   // Never wider than its box: on a phone that is the screen's width less the page's margins.
   const size = () => ({ width: Math.max(100, first.clientWidth), height: narrow ? 200 : 240 });
   const full = fullRange(data);
-  const last = data.t.length - 1;
   const syncKey = `speedtest-chart-${++groups}`;
   const plots = [];
   let following = false;
@@ -139,7 +158,8 @@ function drawGroup(figure, data, state, redraw) {
   };
   // uPlot's legend shows the point under the pointer; away from the chart, the newest one.
   const showLatest = (u) => {
-    if (last >= 0 && u.cursor.idx == null) u.setLegend({ idx: last }, false);
+    const newest = u.data[0].length - 1;
+    if (newest >= 0 && u.cursor.idx == null) u.setLegend({ idx: newest }, false);
   };
   const axis = {
     stroke: colours.axis,
@@ -151,11 +171,23 @@ function drawGroup(figure, data, state, redraw) {
 
   for (const pane of panes) {
     const kind = PANES[pane.dataset.pane];
+    if (kind.perServer && !data.servers) continue;
+    // A pane's time axis and series: the tests' own, or one series per server on theirs.
+    const t = kind.perServer ? data.servers.t : data.t;
+    const lines = kind.perServer
+      ? data.servers.names.map((name, i) => [
+          name,
+          data.servers[kind.perServer][i],
+          1.5,
+          colours.servers[i % colours.servers.length],
+        ])
+      : kind.series.map(([label, field, width]) => [label, data[field], width, colours[field]]);
+    const mark = markIndex < 0 ? -1 : t.indexOf(data.t[markIndex]);
     const value = (u, v) => (v == null ? '–' : `${v.toFixed(1)} ${kind.unit}`);
     const options = {
       ...size(),
       title: kind.title,
-      plugins: [markerPlugin(markIndex, colours.mark)],
+      plugins: [markerPlugin(mark, colours.mark)],
       cursor: {
         sync: { key: syncKey, setSeries: false },
         drag: { x: true, y: false, dist: 5 },
@@ -177,13 +209,15 @@ function drawGroup(figure, data, state, redraw) {
       },
       series: [
         {},
-        ...kind.series.map(([label, field, width]) => ({
+        ...lines.map(([label, , width, stroke]) => ({
           label,
           scale: kind.scale,
-          stroke: colours[field],
+          stroke,
           width,
           value,
           points,
+          // A server's tests are its points only: the line goes on across the other servers'.
+          spanGaps: Boolean(kind.perServer),
         })),
       ],
       axes: [
@@ -212,15 +246,15 @@ function drawGroup(figure, data, state, redraw) {
         ],
       },
     };
-    const series = kind.series.map(([, field]) => data[field]);
-    const plot = new uPlot(options, [data.t, ...series], pane);
+    const plot = new uPlot(options, [t, ...lines.map(([, values]) => values)], pane);
     plot.over.addEventListener('click', () => {
       const index = plot.cursor.idx;
-      const link = index == null ? null : pointLink(data, index);
+      const link = index == null ? null : pointLink(data, t[index]);
       if (link) window.location.href = link;
     });
     plots.push(plot);
-    pane.setAttribute('data-drawn', String(data.t.length));
+    pane.setAttribute('data-drawn', String(t.length));
+    pane.setAttribute('data-series', lines.map(([label]) => label).join('|'));
     pane.setAttribute('data-scheme', darkScheme.matches ? 'dark' : 'light');
   }
   const start = state.x ?? full;
