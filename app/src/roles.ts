@@ -9,6 +9,7 @@ import { registerQueueJobs } from './metrics/queue-jobs.ts';
 import { createMetrics, observeSpeedtest, type Metrics } from './metrics/registry.ts';
 import { Queues } from './queue/queues.ts';
 import { startProber } from './probe/runner.ts';
+import { publishWorkerSources } from './speedtest/worker-sources.ts';
 import { latestSpeedtests } from './speedtest/store.ts';
 import { serveMetrics } from './metrics/server.ts';
 import { createRedis } from './queue/redis.ts';
@@ -94,7 +95,10 @@ async function startWeb(
   };
 }
 
-/** The probes run beside the worker, on a Redis connection and queue handle of their own. */
+/**
+ * Beside the worker, on a Redis connection of their own: the probes, and this host's addresses
+ * and interfaces for the web role to check schedules against (speedtest/worker-sources.ts).
+ */
 async function startProbes(deps: {
   config: Config;
   log: Logger;
@@ -105,8 +109,10 @@ async function startProbes(deps: {
   const redis = createRedis(deps.config.REDIS_URL, { log: deps.log, name: 'probe' });
   const queues = new Queues(redis, deps.config.QUEUE_PREFIX, deps.log);
   const prober = await startProber({ ...deps, redis, queues });
+  const sources = await publishWorkerSources(redis, deps.config.QUEUE_PREFIX);
   return {
     async close() {
+      await sources.stop();
       await prober.close();
       await queues.close();
       redis.disconnect();

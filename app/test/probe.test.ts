@@ -13,6 +13,7 @@ import { ProbeMonitor, type MonitoredProbe } from '../src/probe/monitor.ts';
 import { startProber } from '../src/probe/runner.ts';
 import { Queues } from '../src/queue/queues.ts';
 import { createRedis } from '../src/queue/redis.ts';
+import { publishWorkerSources } from '../src/speedtest/worker-sources.ts';
 import { createTaskRegistry } from '../src/tasks/index.ts';
 import { createApiToken } from '../src/web/auth/tokens.ts';
 import { createUser } from '../src/web/auth/users.ts';
@@ -196,7 +197,8 @@ describe('the prober in the worker, and the API', () => {
     const user = await createUser(env.db, { username: 'kim', password: 'a long enough password' });
     adminToken = (await createApiToken(env.db, admin.id, { name: 'tests' })).token;
     userToken = (await createApiToken(env.db, user.id, { name: 'tests' })).token;
-    web = await serveWebApp(env);
+    // The service's own tasks: the schedules below are speed tests.
+    web = await serveWebApp(env, { registry: createTaskRegistry(env.config, env.db) });
   });
   after(async () => {
     await web.close();
@@ -439,6 +441,48 @@ describe('the prober in the worker, and the API', () => {
     assert.equal(deleted.status, 303);
     assert.equal(await env.db.models.Probe.count({ where: { name: 'web' } }), 0);
     assert.equal((await user.request('/admin/probes/999999')).status, 404);
+  });
+
+  test("a source no worker's host has is refused when saved, once a worker has said what it has", async () => {
+    const schedule = (kwargs: Record<string, unknown>) =>
+      call('POST', '/periodic-tasks', {
+        name: `from ${JSON.stringify(kwargs)}`,
+        task: 'speedtester.run_speedtest',
+        kwargs,
+        schedule: { type: 'interval', every: 1, period: 'hours' },
+      });
+    // No worker has published yet: nothing can be known, the run itself will check.
+    const unknowable = await schedule({ sourceAddress: '192.0.2.77' });
+    assert.equal(unknowable.status, 201, JSON.stringify(unknowable.json));
+    const sources = await publishWorkerSources(redis, env.config.QUEUE_PREFIX);
+    try {
+      const address = await schedule({ sourceAddress: '192.0.2.78' });
+      assert.equal(address.status, 400);
+      assert.match(
+        issues(address.json)['kwargs.sourceAddress']!,
+        /^no worker's host has the address 192\.0\.2\.78 \(they have .*127\.0\.0\.1/,
+      );
+      const device = await schedule({ interface: 'nope0' });
+      assert.match(
+        issues(device.json)['kwargs.interface']!,
+        /^no worker's host has an interface nope0 \(they have .*\blo\b/,
+      );
+      assert.equal((await schedule({ interface: 'lo', family: 4 })).status, 201);
+      const probe = await call('POST', '/probes', {
+        name: 'from elsewhere',
+        kind: 'tcp',
+        targets: ['127.0.0.1:9'],
+        periodSeconds: 10,
+        sourceAddress: '192.0.2.78',
+      });
+      assert.equal(probe.status, 400);
+      assert.match(
+        issues(probe.json).sourceAddress!,
+        /no worker's host has the address 192\.0\.2\.78/,
+      );
+    } finally {
+      await sources.stop();
+    }
   });
 
   test('uptime over a range counts only the part of each outage inside it', async () => {

@@ -193,6 +193,10 @@ describe('speedtester.run_speedtest', () => {
       [{ interface: 'eth0; reboot' }, /kwargs\.interface: must be a network interface name/],
       [{ interface: 'a-very-long-interface' }, /kwargs\.interface: /],
       [{ family: 5 }, /kwargs\.family: must be 4 or 6/],
+      [
+        { family: 6, servers: ['http://192.0.2.1/backend/'] },
+        /kwargs\.servers\.0: http:\/\/192\.0\.2\.1\/backend\/ is an IPv4 address, and the schedule asks for IPv6/,
+      ],
       [{ sourceAddress: '192.0.2.1', family: 6 }, /kwargs\.family: is 6, but the source address/],
       [
         { sourceAddress: '192.0.2.1', interface: 'eth0' },

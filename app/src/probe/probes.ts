@@ -6,6 +6,8 @@ import { UniqueConstraintError } from 'sequelize';
 import type { Database } from '../db/index.ts';
 import type { Probe, User } from '../db/models.ts';
 import { ForbiddenError, NotFoundError } from '../errors.ts';
+import type { Queues } from '../queue/queues.ts';
+import { WorkerSources } from '../speedtest/worker-sources.ts';
 import { issuesOf, ValidationError } from '../validation.ts';
 import { probeInput, type ProbeInput, type ProbeRecord } from './definition.ts';
 
@@ -43,9 +45,19 @@ function validated(input: unknown): ProbeInput {
 
 export class Probes {
   readonly #db: Database;
+  readonly #sources: WorkerSources | null;
 
-  constructor(db: Database) {
+  /** With `queues`, a source address is checked against the workers' hosts too. */
+  constructor(db: Database, queues?: Queues) {
     this.#db = db;
+    this.#sources = queues ? new WorkerSources(queues.connection, queues.prefix) : null;
+  }
+
+  async #checked(input: unknown): Promise<ProbeInput> {
+    const probe = validated(input);
+    const issues = (await this.#sources?.issues(probe)) ?? [];
+    if (issues.length) throw new ValidationError(issues);
+    return probe;
   }
 
   list(): Promise<Probe[]> {
@@ -60,7 +72,7 @@ export class Probes {
 
   async create(input: unknown, actor: User): Promise<Probe> {
     assertAdmin(actor);
-    const probe = validated(input);
+    const probe = await this.#checked(input);
     return this.#saving(probe.name, () => this.#db.models.Probe.create(probe));
   }
 
@@ -69,7 +81,7 @@ export class Probes {
     assertAdmin(actor);
     const row = await this.get(id);
     const { id: _id, createdAt: _c, updatedAt: _u, ...stored } = presentProbe(row);
-    const probe = validated({ ...stored, ...changes });
+    const probe = await this.#checked({ ...stored, ...changes });
     return this.#saving(probe.name, () => row.update({ ...probe, updatedAt: new Date() }));
   }
 

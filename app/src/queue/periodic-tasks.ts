@@ -7,6 +7,7 @@ import { NotFoundError } from '../errors.ts';
 import { assertMayRun, assertScheduleAllowed, type Actor } from '../tasks/permissions.ts';
 import type { PeriodicTask } from '../db/models.ts';
 import type { QueueName, TaskRegistry } from '../tasks/registry.ts';
+import { WorkerSources } from '../speedtest/worker-sources.ts';
 import { issuesOf, parseOrThrow, ValidationError } from '../validation.ts';
 import { jobOptions, type Queues } from './queues.ts';
 import { periodicTaskFields, periodicTaskSchema, rowToSpec, specToColumns } from './schedule.ts';
@@ -34,17 +35,26 @@ export class PeriodicTasks {
   readonly #db: Database;
   readonly #registry: TaskRegistry;
   readonly #queues: Queues;
+  readonly #sources: WorkerSources;
 
   constructor(db: Database, registry: TaskRegistry, queues: Queues) {
     this.#db = db;
     this.#registry = registry;
     this.#queues = queues;
+    this.#sources = new WorkerSources(queues.connection, queues.prefix);
+  }
+
+  /** A source address or interface in the kwargs must be one a worker's host has. */
+  async #checkSources(kwargs: Record<string, unknown>): Promise<void> {
+    const issues = await this.#sources.issues(kwargs, ['kwargs']);
+    if (issues.length) throw new ValidationError(issues);
   }
 
   async create(input: unknown, actor?: Actor): Promise<PeriodicTask> {
     const spec = parseOrThrow(periodicTaskSchema(this.#registry), input);
     assertMayRun(this.#registry, actor, spec.task, spec.kwargs);
     assertScheduleAllowed(actor, spec.schedule);
+    await this.#checkSources(spec.kwargs);
     return this.#saving(() => this.#db.models.PeriodicTask.create(specToColumns(spec)));
   }
 
@@ -67,6 +77,7 @@ export class PeriodicTasks {
     if ('task' in patch || 'kwargs' in patch)
       assertMayRun(this.#registry, actor, spec.task, spec.kwargs);
     if ('schedule' in patch) assertScheduleAllowed(actor, spec.schedule);
+    if ('kwargs' in patch) await this.#checkSources(spec.kwargs);
     return this.#saving(() => row.update({ ...specToColumns(spec), updatedAt: new Date() }));
   }
 

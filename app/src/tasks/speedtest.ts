@@ -46,6 +46,23 @@ const kwargs = z
         message: 'give a source address or an interface, not both',
       });
     }
+    // A server given by address has one family: asking for the other cannot reach it.
+    (value.servers ?? []).forEach((server, index) => {
+      let host = '';
+      try {
+        host = new URL(server).hostname.replace(/^\[|\]$/g, '');
+      } catch {
+        return; // an Ookla id, or a URL the engine will refuse naming it
+      }
+      const literal = isIP(host);
+      if (value.family && literal && literal !== value.family) {
+        context.addIssue({
+          code: 'custom',
+          path: ['servers', index],
+          message: `${server} is an IPv${literal} address, and the schedule asks for IPv${value.family}`,
+        });
+      }
+    });
     const version = value.sourceAddress ? isIP(value.sourceAddress) : 0;
     if (version && value.family && version !== value.family) {
       context.addIssue({

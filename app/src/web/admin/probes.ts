@@ -3,6 +3,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Database } from '../../db/index.ts';
 import type { Probe } from '../../db/models.ts';
+import type { Queues } from '../../queue/queues.ts';
 import { PROBE_MAX_TARGETS, PROBE_MIN_PERIOD_S } from '../../probe/definition.ts';
 import { probeHistory, type ProbeSummary } from '../../probe/history.ts';
 import { presentProbe, Probes } from '../../probe/probes.ts';
@@ -184,9 +185,9 @@ ${v('targets')}</textarea>
     </form>`;
 }
 
-export function probePages(deps: { db: Database }): Router {
+export function probePages(deps: { db: Database; queues: Queues }): Router {
   const router = Router();
-  const probes = new Probes(deps.db);
+  const probes = new Probes(deps.db, deps.queues);
   const history = probeHistory(deps.db);
 
   const idOf = (request: Request): number => {

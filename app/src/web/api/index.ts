@@ -18,7 +18,7 @@ export function apiRoutes(deps: { db: Database; registry: TaskRegistry; queues: 
     ...periodicTaskEndpoints(periodic),
     ...taskEndpoints(deps.db, deps.registry, deps.queues),
     ...speedtestEndpoints(deps.db),
-    ...probeEndpoints(deps.db),
+    ...probeEndpoints(deps.db, deps.queues),
   ];
   const document = openApiDocument(endpoints, {
     title: 'Refresher API',

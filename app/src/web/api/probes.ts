@@ -3,6 +3,7 @@
 // buckets, and the outages.
 import { z } from 'zod';
 import type { Database } from '../../db/index.ts';
+import type { Queues } from '../../queue/queues.ts';
 import { probeFields, probeRecord } from '../../probe/definition.ts';
 import {
   bucketSecondsFor,
@@ -33,9 +34,9 @@ const probeOut = probeRecord.extend({
   downSince: z.date().nullable(),
 });
 
-export function probeEndpoints(db: Database) {
+export function probeEndpoints(db: Database, queues: Queues) {
   const tag = 'probes';
-  const probes = new Probes(db);
+  const probes = new Probes(db, queues);
   const history = probeHistory(db);
   const present = async (id: number) => {
     const row = await probes.get(id);
