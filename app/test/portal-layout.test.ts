@@ -223,6 +223,28 @@ describe('portal layout: phone widths and dark mode', () => {
       );
     }
 
+    // A probe with a long target and a long error (disabled: the portal's own worker leaves it be).
+    const probe = await models.Probe.create({
+      name: 'the link to the outside world',
+      kind: 'http',
+      targets: [LONG_URL, 'http://127.0.0.1:9/'],
+      periodSeconds: 10,
+      timeoutMs: 2_000,
+      enabled: false,
+    });
+    await models.ProbeOutage.create({
+      probeId: probe.id,
+      startedAt: new Date(Date.now() - 2 * hour),
+      endedAt: new Date(Date.now() - hour),
+      failedRounds: 360,
+      lastError: LONG_ERROR,
+    });
+    await env.db.sequelize.query(
+      `INSERT INTO probe_minutes (probe_id, target, minute, sent, lost, rtt_sum_ms, rtt_min_ms, rtt_max_ms)
+       VALUES ($1, $2, date_trunc('minute', now()) - interval '5 minutes', 6, 1, 60, 9, 14)`,
+      { bind: [probe.id, LONG_URL] },
+    );
+
     ({ app, base } = await startPortalProcess(env, { PUBLIC_STATUS_PAGE: 'true' }));
     browser = await launchBrowser();
     await signInInBrowser(browser.page, base, ADMIN);
@@ -234,6 +256,8 @@ describe('portal layout: phone widths and dark mode', () => {
       { name: 'periodic-tasks', path: '/admin/periodic-tasks' },
       { name: 'periodic-task-new', path: '/admin/periodic-tasks/new' },
       { name: 'periodic-task', path: `/admin/periodic-tasks/${task.id}` },
+      { name: 'probes', path: '/admin/probes' },
+      { name: 'probe', path: `/admin/probes/${probe.id}` },
       { name: 'task-results', path: '/admin/task-results' },
       { name: 'task-result', path: `/admin/task-results/${failed.id}` },
       { name: 'users', path: '/admin/users' },
