@@ -301,7 +301,7 @@ export function probePages(deps: { db: Database; queues: Queues }): Router {
       title: `Probe ${probe.name}`,
       section: '/probes',
       status: issues.length ? 400 : 200,
-      body: html`<nav class="ranges" aria-label="Range">
+      body: html`<nav class="range-presets" aria-label="Time range">
           ${RANGES.map(
             (r) =>
               html`<a
@@ -390,9 +390,15 @@ export function probePages(deps: { db: Database; queues: Queues }): Router {
           me.isAdmin
             ? html`<h2>Change</h2>
                 ${editor(request, values ?? valuesOf(row), issues, `${ADMIN}/probes/${row.id}`)}
-                <form method="post" action="${ADMIN}/probes/${row.id}/delete" class="inline">
+                <h2>Delete</h2>
+                <form
+                  method="post"
+                  action="${ADMIN}/probes/${row.id}/delete"
+                  class="inline"
+                  data-confirm="${`Delete the probe "${probe.name}" with its minutes and outages?`}"
+                >
                   ${csrfField(request)}
-                  <button type="submit" class="danger">Delete probe and its history</button>
+                  <button type="submit" class="secondary">Delete probe and its history</button>
                 </form>`
             : ''
         }`,
