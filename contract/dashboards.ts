@@ -3,6 +3,7 @@
 // each of those files into the grafana container.
 export const DASHBOARD_NAMES = [
   'speedtester',
+  'probes',
   'tasks',
   'host',
   'containers',

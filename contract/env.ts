@@ -145,6 +145,12 @@ export const envSchema = z.object({
   ADMIN_USERNAME: z.string().trim().toLowerCase().optional(),
   ADMIN_PASSWORD: z.string().optional(),
 
+  /**
+   * Alertmanager's base URL, where the portal's "Send a test notification" posts an alert (its
+   * v2 API). Unset: the portal says no Alertmanager is configured.
+   */
+  ALERTMANAGER_URL: url(['http', 'https']).optional(),
+
   /** The engine of scheduled speed tests when a task's kwargs name none. */
   SPEEDTEST_ENGINE: z.enum(['librespeed', 'ookla']).default('librespeed'),
   /**

@@ -3,7 +3,8 @@
 -- or a new table in the list below reaches an existing database too. psql runs it:
 --   psql -v ON_ERROR_STOP=1 -v reader=grafana_reader -f reader-role.sql
 -- with the password in the environment variable GRAFANA_DB_PASSWORD (never on a command line).
--- Grafana reads the speed test and task tables only: users, tokens and sessions stay out of reach.
+-- Grafana reads the speed test, probe and task tables only: users, tokens and sessions stay out
+-- of reach.
 \getenv reader_password GRAFANA_DB_PASSWORD
 \if :{?reader_password}
 \else
@@ -22,4 +23,4 @@ ALTER ROLE :"reader" SET statement_timeout = '30s';
 SELECT format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), :'reader') \gexec
 GRANT USAGE ON SCHEMA public TO :"reader";
 GRANT SELECT ON speedtests, speedtest_servers, speedtest_server_pings, clients, task_results,
-  periodic_tasks TO :"reader";
+  periodic_tasks, probes, probe_minutes, probe_outages TO :"reader";

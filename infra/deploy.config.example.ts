@@ -92,6 +92,12 @@ export default defineDeployment({
   alerts: {
     downloadFloorMbps: 50,
     uploadFloorMbps: 10,
+    consecutiveBelowFloor: 1, // tests in a row below a floor before it alerts (1 to 20)
+    // Ceilings on the line's quality, each its own alert; leave one out for no such alert.
+    // pingCeilingMs: 100, // idle round trip to the server
+    // jitterCeilingMs: 30,
+    // packetLossCeilingPercent: 1, // only the ookla engine measures loss; 0: any loss
+    // bufferbloatCeilingMs: 60, // latency rise under load: 60 ms and more is a grade C or worse
     // Where Alertmanager sends notifications (docs/monitoring.md). Credentials are paths of files
     // of yours, outside git; with none, alerts are only listed in Alertmanager and Prometheus.
     receivers: [

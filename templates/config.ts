@@ -255,6 +255,9 @@ export const VM_MEMORY_GIB: Readonly<Record<string, number>> = {
 
 const positiveNumber = (what: string) =>
   z.number({ error: `expected a number (${what})` }).positive(`expected more than 0 (${what})`);
+/** An alert ceiling: above 0 (a ceiling of 0 would always fire), bounded against unit mix-ups. */
+const ceiling = (unit: string, max: number) =>
+  positiveNumber(unit).max(max, `expected at most ${max} (${unit})`);
 const wholeNumber = (min: number, max: number, what: string) =>
   z
     .number({ error: `expected a whole number (${what})` })
@@ -465,6 +468,30 @@ export function deploymentSchema(baseDir: string) {
         /** A speed test measuring less than this fires SpeedtestBelowFloor (prometheus/rules.ts). */
         downloadFloorMbps: positiveNumber('Mbit/s'),
         uploadFloorMbps: positiveNumber('Mbit/s'),
+        /**
+         * How many tests against a server in a row must be below a floor before SpeedtestBelowFloor
+         * fires; 1: the latest test alone. Judged over the last N - 1/2 schedule periods
+         * (docs/monitoring.md says exactly how).
+         */
+        consecutiveBelowFloor: wholeNumber(1, 20, 'tests in a row').default(1),
+        /** The latest test's idle ping above this fires SpeedtestPingHigh; unset: no such alert. */
+        pingCeilingMs: ceiling('ms', 10_000).optional(),
+        /** The latest test's idle jitter above this fires SpeedtestJitterHigh; unset: none. */
+        jitterCeilingMs: ceiling('ms', 10_000).optional(),
+        /**
+         * The latest test's packet loss above this fires SpeedtestPacketLossHigh (only Ookla
+         * measures loss); 0 alerts on any loss; unset: none.
+         */
+        packetLossCeilingPercent: z
+          .number({ error: 'expected a number (percent)' })
+          .min(0, 'expected 0 or more (percent)')
+          .lt(100, 'expected less than 100 (percent)')
+          .optional(),
+        /**
+         * How much latency may rise under load (the bufferbloat the grade reads: A+ under 5 ms,
+         * A 30, B 60, C 200, D 400) before SpeedtestBufferbloatHigh fires; unset: none.
+         */
+        bufferbloatCeilingMs: ceiling('ms', 10_000).optional(),
         /**
          * Where Alertmanager sends notifications (templates/receivers.ts); empty: alerts are only
          * listed in Alertmanager and Prometheus.

@@ -1,6 +1,6 @@
 // Prometheus's files, from the deployment configuration: prometheus.yml (every service of the
 // catalogue with a `metrics` port is a job named after it, plus the Alertmanager to send alerts
-// to) and the alert rules with the floors and schedule period filled in. The sources are in
+// to) and the alert rules with the floors, ceilings and schedule period filled in. The sources are in
 // prometheus/: scrape.ts (the configuration's shape) and rules.ts (the rules).
 import { stringify } from 'yaml';
 import { alertRuleGroups, type AlertRuleParams, type RuleGroup } from '../prometheus/rules.ts';
@@ -33,9 +33,15 @@ export function scrapeJobs(config: DeploymentConfig): { job: string; port: numbe
 }
 
 export function alertRuleParams(config: DeploymentConfig): AlertRuleParams {
+  const { alerts } = config;
   return {
-    downloadFloorMbps: config.alerts.downloadFloorMbps,
-    uploadFloorMbps: config.alerts.uploadFloorMbps,
+    downloadFloorMbps: alerts.downloadFloorMbps,
+    uploadFloorMbps: alerts.uploadFloorMbps,
+    consecutiveBelowFloor: alerts.consecutiveBelowFloor,
+    pingCeilingMs: alerts.pingCeilingMs,
+    jitterCeilingMs: alerts.jitterCeilingMs,
+    packetLossCeilingPercent: alerts.packetLossCeilingPercent,
+    bufferbloatCeilingMs: alerts.bufferbloatCeilingMs,
     speedtestIntervalMinutes: config.speedtest.intervalMinutes,
   };
 }

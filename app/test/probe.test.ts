@@ -349,6 +349,11 @@ describe('the prober in the worker, and the API', () => {
       await prober.close();
       await second.close();
     }
+    assert.deepEqual(
+      (await metrics.probeUp.get()).values,
+      [],
+      'a probe nobody runs any more reports nothing (not a last 0)',
+    );
     // The minutes were written at the end: every round is in one of them.
     const [minutes] = await env.db.sequelize.query<{ sent: number; lost: number }>(
       'SELECT sum(sent)::int AS sent, sum(lost)::int AS lost FROM probe_minutes WHERE probe_id = $1',

@@ -7,6 +7,7 @@ import type { DashboardParams } from '../lib.ts';
 import { containersDashboard } from './containers.ts';
 import { hostDashboard } from './host.ts';
 import { postgresDashboard } from './postgres.ts';
+import { probesDashboard } from './probes.ts';
 import { redisDashboard } from './redis.ts';
 import { speedtesterDashboard } from './speedtester.ts';
 import { tasksDashboard } from './tasks.ts';
@@ -14,6 +15,7 @@ import { tasksDashboard } from './tasks.ts';
 export function allDashboards(params: DashboardParams): Record<DashboardName, Dashboard> {
   return {
     speedtester: speedtesterDashboard(params),
+    probes: probesDashboard(),
     tasks: tasksDashboard(params),
     host: hostDashboard(),
     containers: containersDashboard(),

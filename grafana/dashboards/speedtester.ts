@@ -1,16 +1,23 @@
 // Speedtester: the speed tests stored in PostgreSQL. Download, upload and ping over time, their
-// latest/min/max/average, a map of every server the tests pinged (by coordinates, coloured by
-// latency), and the results with a link to each result page; filtered by engine, server and
-// country.
+// latest/min/max/average; the line's quality beyond throughput (latency under load beside the idle
+// ping, jitter, packet loss, bufferbloat with its grade); the servers compared, one series each; a
+// map of every server the tests pinged (by coordinates, coloured by latency), and the results with
+// a link to each result page; filtered by engine, server and country.
 import {
   FieldColorBuilder,
   FieldColorModeId,
   RowBuilder,
+  ThresholdsConfigBuilder,
+  ThresholdsMode,
+  type Threshold,
 } from '@grafana/grafana-foundation-sdk/dashboard';
 import {
+  BigValueColorMode,
   BigValueGraphMode,
   BigValueTextMode,
   FrameGeometrySourceBuilder,
+  GraphThresholdsStyleConfigBuilder,
+  GraphThresholdsStyleMode,
   FrameGeometrySourceMode,
   MapLayerOptionsBuilder,
   ReduceDataOptionsBuilder,
@@ -39,6 +46,10 @@ import {
   sqlVariable,
   type DashboardParams,
 } from '../lib.ts';
+import {
+  BUFFERBLOAT_GRADE_BOUNDS_MS,
+  BUFFERBLOAT_WORST_GRADE,
+} from '../../contract/bufferbloat.ts';
 
 export const SPEEDTESTER_UID = 'refresher-speedtester';
 
@@ -54,6 +65,35 @@ const FILTERED = `
    AND ${sqlFilter('t.server_id::text', 'server')}
    AND ${sqlFilter(`coalesce(s.country, ${UNKNOWN})`, 'country')}`;
 
+/**
+ * A test's bufferbloat in ms, as the app computes it (app/src/speedtest/bufferbloat.ts): the mean
+ * of the directions' rise in latency under load over the idle ping, each at least 0; NULL without
+ * the ping or without both loaded latencies.
+ */
+const BUFFERBLOAT = `(CASE WHEN t.ping_ms IS NOT NULL
+    AND (t.download_latency_ms IS NOT NULL OR t.upload_latency_ms IS NOT NULL)
+  THEN (coalesce(greatest(t.download_latency_ms - t.ping_ms, 0), 0)
+      + coalesce(greatest(t.upload_latency_ms - t.ping_ms, 0), 0))
+     / ((t.download_latency_ms IS NOT NULL)::int + (t.upload_latency_ms IS NOT NULL)::int)
+END)`;
+
+/** The grade of a bufferbloat in ms (SQL), on the scale of contract/bufferbloat.ts. */
+const gradeSql = (ms: string) =>
+  `CASE WHEN ${ms} IS NULL THEN NULL${BUFFERBLOAT_GRADE_BOUNDS_MS.map(
+    ([grade, bound]) => ` WHEN ${ms} < ${bound} THEN '${grade}'`,
+  ).join('')} ELSE '${BUFFERBLOAT_WORST_GRADE}' END`;
+
+/** Colours by grade: each grade's lower bound is a threshold step (A+ and A green, F dark red). */
+const GRADE_COLOURS = ['green', 'green', 'yellow', 'orange', 'red', 'dark-red'];
+const gradeThresholds = () =>
+  new ThresholdsConfigBuilder().mode(ThresholdsMode.Absolute).steps([
+    { value: null, color: GRADE_COLOURS[0]! },
+    ...BUFFERBLOAT_GRADE_BOUNDS_MS.map(([, bound], index): Threshold => ({
+      value: bound,
+      color: GRADE_COLOURS[index + 1]!,
+    })),
+  ]);
+
 /** One figure of every test, for the stat panels (Grafana reduces it to latest/min/max/mean). */
 const figure = (expression: string, name: string) =>
   sqlSeries(`
@@ -61,10 +101,18 @@ SELECT t.started_at AS "time", ${expression} AS "${name}"${FILTERED}
    AND ${expression} IS NOT NULL
  ORDER BY 1`);
 
-function stat(title: string, unit: string, expression: string, name: string) {
+function stat(
+  title: string,
+  unit: string,
+  expression: string,
+  name: string,
+  options: { span?: number; description?: string } = {},
+) {
   return new StatPanel()
     .title(title)
-    .description('Latest, lowest, highest and average over the time range and filters.')
+    .description(
+      `${options.description ?? ''}Latest, lowest, highest and average over the time range and filters.`,
+    )
     .datasource(DATASOURCES.postgres)
     .withTarget(figure(expression, name))
     .unit(unit)
@@ -75,7 +123,69 @@ function stat(title: string, unit: string, expression: string, name: string) {
     .graphMode(BigValueGraphMode.None)
     .textMode(BigValueTextMode.ValueAndName)
     .height(5)
-    .span(6);
+    .span(options.span ?? 6);
+}
+
+/** A time series of averages per interval of the filtered tests, with a table legend. */
+function series(title: string, unit: string, select: string, description: string) {
+  return new TimeSeriesPanel()
+    .title(title)
+    .description(description)
+    .datasource(DATASOURCES.postgres)
+    .withTarget(
+      sqlSeries(`
+SELECT $__timeGroupAlias(t.started_at, $__interval),
+       ${select.trim()}${FILTERED}
+ GROUP BY 1
+ ORDER BY 1`),
+    )
+    .unit(unit)
+    .min(0)
+    .spanNulls(true)
+    .pointSize(5)
+    .legend(
+      new VizLegendOptionsBuilder()
+        .displayMode(LegendDisplayMode.Table)
+        .placement(LegendPlacement.Bottom)
+        .showLegend(true)
+        .calcs(['lastNotNull', 'min', 'max', 'mean']),
+    )
+    .height(9)
+    .span(12);
+}
+
+/**
+ * One series per server (its name and engine, as the Server filter lists them): exactly the
+ * columns time, metric and one value, which Grafana's SQL datasources name by `metric` alone.
+ */
+function perServer(title: string, unit: string, expression: string) {
+  return new TimeSeriesPanel()
+    .title(title)
+    .description(
+      'Average per interval of each server’s tests, one series per server (matching the filters): several servers compared on one axis.',
+    )
+    .datasource(DATASOURCES.postgres)
+    .withTarget(
+      sqlSeries(`
+SELECT $__timeGroupAlias(t.started_at, $__interval),
+       coalesce(s.name || ' (' || s.engine || ')', ${UNKNOWN}) AS metric,
+       avg(${expression}) AS "value"${FILTERED}
+ GROUP BY 1, 2
+ ORDER BY 1, 2`),
+    )
+    .unit(unit)
+    .min(0)
+    .spanNulls(true)
+    .pointSize(5)
+    .legend(
+      new VizLegendOptionsBuilder()
+        .displayMode(LegendDisplayMode.Table)
+        .placement(LegendPlacement.Bottom)
+        .showLegend(true)
+        .calcs(['lastNotNull', 'mean']),
+    )
+    .height(10)
+    .span(8);
 }
 
 export function speedtesterDashboard(params: DashboardParams) {
@@ -128,58 +238,80 @@ SELECT DISTINCT coalesce(s.country, ${UNKNOWN})
         .span(6),
     )
     .withPanel(
-      new TimeSeriesPanel()
-        .title('Download and upload')
-        .description('Average per interval of the tests matching the filters.')
-        .datasource(DATASOURCES.postgres)
-        .withTarget(
-          sqlSeries(`
-SELECT $__timeGroupAlias(t.started_at, $__interval),
-       avg(t.download_bps) / 1e6 AS "Download",
-       avg(t.upload_bps) / 1e6 AS "Upload"${FILTERED}
- GROUP BY 1
- ORDER BY 1`),
-        )
-        .unit('Mbits')
-        .min(0)
-        .spanNulls(true)
-        .pointSize(5)
-        .legend(
-          new VizLegendOptionsBuilder()
-            .displayMode(LegendDisplayMode.Table)
-            .placement(LegendPlacement.Bottom)
-            .showLegend(true)
-            .calcs(['lastNotNull', 'min', 'max', 'mean']),
-        )
-        .height(9)
-        .span(12),
+      stat('Jitter', 'ms', 't.jitter_ms', 'Jitter', {
+        span: 8,
+        description: 'How much one idle round trip differs from the next. ',
+      }),
     )
     .withPanel(
-      new TimeSeriesPanel()
-        .title('Ping and jitter')
-        .datasource(DATASOURCES.postgres)
-        .withTarget(
-          sqlSeries(`
-SELECT $__timeGroupAlias(t.started_at, $__interval),
-       avg(t.ping_ms) AS "Ping",
-       avg(t.jitter_ms) AS "Jitter"${FILTERED}
- GROUP BY 1
- ORDER BY 1`),
-        )
-        .unit('ms')
-        .min(0)
-        .spanNulls(true)
-        .pointSize(5)
-        .legend(
-          new VizLegendOptionsBuilder()
-            .displayMode(LegendDisplayMode.Table)
-            .placement(LegendPlacement.Bottom)
-            .showLegend(true)
-            .calcs(['lastNotNull', 'min', 'max', 'mean']),
-        )
-        .height(9)
-        .span(12),
+      stat('Packet loss', 'percent', 't.packet_loss', 'Packet loss', {
+        span: 8,
+        description: 'Of the packets sent during a test (only the Ookla engine measures it). ',
+      }),
     )
+    .withPanel(
+      stat('Bufferbloat', 'ms', BUFFERBLOAT, 'Bufferbloat', {
+        span: 8,
+        description:
+          'How much latency rose under load over the idle ping, coloured by grade (A+ under 5 ms, A 30, B 60, C 200, D 400, F beyond). ',
+      })
+        .thresholds(gradeThresholds())
+        .colorMode(BigValueColorMode.Value),
+    )
+    .withPanel(
+      series(
+        'Download and upload',
+        'Mbits',
+        `avg(t.download_bps) / 1e6 AS "Download",
+       avg(t.upload_bps) / 1e6 AS "Upload"`,
+        'Average per interval of the tests matching the filters.',
+      ),
+    )
+    .withPanel(
+      series(
+        'Latency: idle and under load',
+        'ms',
+        `avg(t.ping_ms) AS "Idle (ping)",
+       avg(t.download_latency_ms) AS "While downloading",
+       avg(t.upload_latency_ms) AS "While uploading"`,
+        'The idle ping beside the median latency measured while the download and while the upload filled the link. The gap between them is bufferbloat: queues in the router or modem that fill under load.',
+      ),
+    )
+    .withPanel(
+      series(
+        'Jitter',
+        'ms',
+        `avg(t.jitter_ms) AS "Idle",
+       avg(t.download_jitter_ms) AS "While downloading",
+       avg(t.upload_jitter_ms) AS "While uploading"`,
+        'How much one round trip differs from the next, idle and under load. Calls and games feel it before throughput suffers.',
+      ),
+    )
+    .withPanel(
+      series(
+        'Packet loss',
+        'percent',
+        'avg(t.packet_loss) AS "Packet loss"',
+        'Packets lost during a test, in percent. Only the Ookla engine measures it; librespeed tests leave no point.',
+      ),
+    )
+    .withPanel(
+      series(
+        'Bufferbloat',
+        'ms',
+        `avg(${BUFFERBLOAT}) AS "Bufferbloat"`,
+        'How much latency rose under load over the idle ping (the mean of download and upload). The bands are the grades: A+ under 5 ms, A under 30, B under 60, C under 200, D under 400, F beyond; worse than B is worth fixing (SQM on the router: fq_codel or cake).',
+      )
+        .thresholds(gradeThresholds())
+        .thresholdsStyle(
+          new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.DashedAndArea),
+        )
+        .span(24),
+    )
+    .withRow(new RowBuilder('Servers compared'))
+    .withPanel(perServer('Download by server', 'Mbits', 't.download_bps / 1e6'))
+    .withPanel(perServer('Upload by server', 'Mbits', 't.upload_bps / 1e6'))
+    .withPanel(perServer('Ping by server', 'ms', 't.ping_ms'))
     .withRow(new RowBuilder('Servers'))
     .withPanel(
       new GeomapPanel()
@@ -266,6 +398,10 @@ SELECT t.started_at AS "Time",
        t.ping_ms AS "Ping",
        t.jitter_ms AS "Jitter",
        t.packet_loss AS "Packet loss",
+       t.download_latency_ms AS "Loaded latency down",
+       t.upload_latency_ms AS "Loaded latency up",
+       ${BUFFERBLOAT} AS "Bufferbloat",
+       ${gradeSql(BUFFERBLOAT)} AS "Grade",
        t.result_url AS "Result"${FILTERED}
  ORDER BY t.started_at DESC
  LIMIT 500`),
@@ -283,6 +419,12 @@ SELECT t.started_at AS "Time",
         .overrideByName('Ping', [{ id: 'unit', value: 'ms' }])
         .overrideByName('Jitter', [{ id: 'unit', value: 'ms' }])
         .overrideByName('Packet loss', [{ id: 'unit', value: 'percent' }])
+        .overrideByName('Loaded latency down', [{ id: 'unit', value: 'ms' }])
+        .overrideByName('Loaded latency up', [{ id: 'unit', value: 'ms' }])
+        .overrideByName('Bufferbloat', [
+          { id: 'unit', value: 'ms' },
+          { id: 'decimals', value: 0 },
+        ])
         .overrideByName('Test', [
           {
             id: 'links',

@@ -94,6 +94,7 @@ export function webService(config: DeploymentConfig): ServiceSpec {
       SESSION_SECRET: { secret: 'sessionSecret' },
       ADMIN_USERNAME: config.admin.username,
       ADMIN_PASSWORD: { secret: 'appAdminPassword' },
+      ALERTMANAGER_URL: `http://alertmanager:${PORTS.alertmanager}`,
     },
     listens: { http: PORTS.web, metrics: PORTS.metrics },
     localPorts: [{ host: 3000, container: PORTS.web }],

@@ -42,7 +42,12 @@ import {
   scrapeJobs,
 } from '../prometheus.ts';
 import { configFixture } from './helpers/deployment.ts';
-import { addIntervalSchedules, disableAllSchedules, seedSpeedtests } from './helpers/seed.ts';
+import {
+  addIntervalSchedules,
+  disableAllSchedules,
+  seedProbes,
+  seedSpeedtests,
+} from './helpers/seed.ts';
 import {
   expandPromql,
   expandSql,
@@ -66,7 +71,8 @@ const NEEDS_CADVISOR = new Set([
 ]);
 
 /** Variable options chosen for the filtered runs: ones every panel has rows for. */
-const PREFERRED = /^(ookla|Netherlands|Amsterdam One \(ookla\)|system\.http_check)$/;
+const PREFERRED =
+  /^(ookla|Netherlands|Amsterdam One \(ookla\)|system\.http_check|gateway|192\.0\.2\.1:443)$/;
 
 const PROMQL_VALUES = { interval: '5s', rateInterval: '15s', range: '5m' };
 
@@ -157,11 +163,16 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
     writeFileSync(join(credentials, 'webhook'), `http://127.0.0.1:${ports.receiver}/webhook\n`);
     writeFileSync(join(credentials, 'slack'), `http://127.0.0.1:${ports.receiver}/slack\n`);
 
-    // Floors no test here can reach: every speed test is below them.
+    // Floors no test here can reach: every speed test is below them. The ceilings are set so that
+    // their rules exist (their probes must return data like every other rule's).
     config = fixture.config({
       alerts: {
         downloadFloorMbps: 1_000_000,
         uploadFloorMbps: 1_000_000,
+        pingCeilingMs: 1000,
+        jitterCeilingMs: 1000,
+        packetLossCeilingPercent: 50,
+        bufferbloatCeilingMs: 1000,
         receivers: [
           { type: 'webhook', urlFile: join(credentials, 'webhook') },
           { type: 'slack', webhookUrlFile: join(credentials, 'slack'), channel: '#alerts' },
@@ -176,9 +187,18 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
     await owner.connect();
     await disableAllSchedules(owner);
     await seedSpeedtests(owner);
+    await seedProbes(owner);
 
     for (const job of scrapeJobs(config)) ports[job.job] = await freePort();
     ports.http = await freePort();
+    // A probe the worker runs, of the web role's own port: refresher_probe_up for ProbeOutage (10
+    // rounds of 5 s before an outage, longer than the web role takes to start).
+    await owner.query(
+      `INSERT INTO probes (name, kind, targets, period_seconds, timeout_ms, failures_for_outage,
+         speedtest_on_recovery)
+       VALUES ('web role', 'tcp', $1, 5, 1000, 10, false)`,
+      [[`127.0.0.1:${ports.http}`]],
+    );
 
     // The app roles.
     const common = {
@@ -320,10 +340,15 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
         async () =>
           (await query('refresher_speedtest_download_bytes_per_second_count')).data?.result
             .length &&
+          (await query('refresher_probe_up{probe="web role"} == 1')).data?.result.length &&
           ((await query('sum(refresher_task_runs_total{status="failed"}) >= 3')).data?.result
             .length ??
             0),
-        { timeoutMs: 60_000, intervalMs: 250, what: 'a speed test and three failed runs, scraped' },
+        {
+          timeoutMs: 60_000,
+          intervalMs: 250,
+          what: 'a speed test, a probe round and three failed runs, scraped',
+        },
       );
     } catch (error) {
       throw new Error(`${(error as Error).message}\nup: ${lastUp}\n${described()}`, {
@@ -486,17 +511,29 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
       if (!empty.has(key))
         problems.push(`${key} is listed as needing cAdvisor but returned data (or does not exist)`);
 
-    for (const group of alertRuleGroups(alertRuleParams(config)))
-      for (const rule of group.rules) {
-        const full = await query(rule.expr);
-        if (full.status !== 'success') problems.push(`rule ${rule.alert}: ${full.error}`);
-        const probe = await query(rule.probe);
-        if (probe.status !== 'success') problems.push(`rule ${rule.alert} probe: ${probe.error}`);
-        else if (!probe.data!.result.length && rule.needs !== 'cadvisor')
-          problems.push(`rule ${rule.alert}: ${rule.probe} returns no data`);
-        else if (probe.data!.result.length && rule.needs === 'cadvisor')
-          problems.push(`rule ${rule.alert} needs cadvisor, yet returned data`);
-      }
+    // The rules as deployed here, and SpeedtestBelowFloor over several tests in a row as well.
+    const params = alertRuleParams(config);
+    const rules = [
+      ...alertRuleGroups(params).flatMap((group) => group.rules),
+      ...alertRuleGroups({ ...params, consecutiveBelowFloor: 3 })
+        .flatMap((group) => group.rules)
+        .filter((rule) => rule.alert === 'SpeedtestBelowFloor'),
+    ];
+    for (const alert of ['SpeedtestPingHigh', 'SpeedtestBufferbloatHigh', 'ProbeOutage'])
+      assert.ok(
+        rules.some((rule) => rule.alert === alert),
+        alert,
+      );
+    for (const rule of rules) {
+      const full = await query(rule.expr);
+      if (full.status !== 'success') problems.push(`rule ${rule.alert}: ${full.error}`);
+      const probe = await query(rule.probe);
+      if (probe.status !== 'success') problems.push(`rule ${rule.alert} probe: ${probe.error}`);
+      else if (!probe.data!.result.length && rule.needs === undefined)
+        problems.push(`rule ${rule.alert}: ${rule.probe} returns no data`);
+      else if (probe.data!.result.length && rule.needs !== undefined)
+        problems.push(`rule ${rule.alert} needs ${rule.needs}, yet returned data`);
+    }
     // The check can fail: a misspelt metric parses and returns nothing; broken syntax does not parse.
     assert.equal((await query('refresher_task_runs_totl')).data?.result.length, 0);
     assert.equal((await query('sum by (task (up)')).status, 'error');
@@ -510,7 +547,7 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
       prometheus: DATASOURCES.prometheus.uid,
     }).filter((q) => q.datasource === 'postgres');
     const variables = variableQueries(dashboards, DATASOURCES.postgres.uid);
-    assert.ok(panels.length >= 12, `${panels.length} SQL panel queries`);
+    assert.ok(panels.length >= 30, `${panels.length} SQL panel queries`);
     const to = new Date(Date.now() + 60_000);
     const from = new Date(to.getTime() - 7 * 86_400_000);
     const all = (dashboard: string): Record<string, Selection> =>
@@ -590,6 +627,27 @@ describe('monitoring against real Prometheus, Alertmanager, exporters and app ro
     const results = panels.find((q) => q.panel === 'Results')!;
     const rows = (await run(results.text, results.dashboard)).rows as { Result: string | null }[];
     assert.ok(rows.some((row) => row.Result === 'https://www.speedtest.net/result/c/fixture-3'));
+
+    // The bufferbloat and its grade as the table computes them: the fixtures rise 5 ms (A), 35 (B),
+    // 65 to 155 (C).
+    const graded = (await run(results.text, results.dashboard)).rows.map((row) =>
+      [Math.round(Number(row.Bufferbloat)), row.Grade].join(' '),
+    );
+    for (const expected of ['5 A', '35 B', '65 C', '155 C'])
+      assert.ok(graded.includes(expected), `${expected} in ${graded.join(', ')}`);
+    // The outages table: the ongoing one first, then the one that ended.
+    const outages = panels.find((q) => q.panel === 'Outages')!;
+    const listed = (await run(outages.text, outages.dashboard)).rows as {
+      Probe: string;
+      State: string;
+    }[];
+    assert.deepEqual(
+      listed.filter((row) => row.Probe !== 'web role').map((row) => [row.Probe, row.State]),
+      [
+        ['website', 'ongoing'],
+        ['gateway', 'over'],
+      ],
+    );
 
     // The role reads only what Grafana needs, and nothing can be changed through it.
     await assert.rejects(reader!.query('SELECT * FROM users'), /permission denied/);

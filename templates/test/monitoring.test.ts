@@ -11,13 +11,13 @@ import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../../contract/paths.ts';
 import { DATASOURCES } from '../../grafana/lib.ts';
-import { alertRuleGroups } from '../../prometheus/rules.ts';
+import { alertRuleGroups, type AlertRuleParams } from '../../prometheus/rules.ts';
 import { renderAlertmanagerConfig } from '../alertmanager.ts';
 import { GRAFANA_READER_PASSWORD_ENV } from '../../contract/database.ts';
 import { RENDERED } from '../../contract/paths.ts';
 import { resolveEnvironment, serviceCatalogue } from '../catalogue/index.ts';
 import { renderAll, writeRendered, type RenderedFile } from '../render.ts';
-import { ruleFileDocument } from '../prometheus.ts';
+import { renderPrometheusRules, ruleFileDocument } from '../prometheus.ts';
 import { generateSecrets, loadOrCreateSecrets, SECRET_NAMES } from '../secrets.ts';
 import { dashboardSchema } from './helpers/dashboard-schema.ts';
 import { configFixture, validInput } from './helpers/deployment.ts';
@@ -25,6 +25,26 @@ import { stringify } from 'yaml';
 
 const fixture = configFixture();
 after(() => fixture.remove());
+
+/** The rule unit test files (prometheus/tests/) and the settings each header says it is for. */
+const RULE_TESTS = {
+  'alerts.test.yml': {
+    downloadFloorMbps: 50,
+    uploadFloorMbps: 10,
+    speedtestIntervalMinutes: 30,
+    consecutiveBelowFloor: 1,
+    pingCeilingMs: 100,
+    jitterCeilingMs: 30,
+    packetLossCeilingPercent: 1,
+    bufferbloatCeilingMs: 60,
+  },
+  'consecutive.test.yml': {
+    downloadFloorMbps: 50,
+    uploadFloorMbps: 10,
+    speedtestIntervalMinutes: 30,
+    consecutiveBelowFloor: 3,
+  },
+} satisfies Record<string, AlertRuleParams>;
 
 function run(command: string, args: string[], cwd?: string) {
   const result = spawnSync(command, args, { cwd, encoding: 'utf8' });
@@ -99,7 +119,8 @@ describe('monitoring files', () => {
     assert.match(config.output, /SUCCESS: 1 rule files found/);
     const rules = run('promtool', ['check', 'rules', join(out, RENDERED.prometheusRules)]);
     assert.ok(rules.ok, rules.output);
-    assert.match(rules.output, /SUCCESS: 16 rules found/);
+    // The ceilings are unset in the fixture: no rule for them.
+    assert.match(rules.output, /SUCCESS: 17 rules found/);
 
     const brokenConfig = written(
       replaced(files, RENDERED.prometheusConfig, (text) =>
@@ -157,34 +178,81 @@ describe('monitoring files', () => {
     assert.ok(prometheus.command!.includes('--storage.tsdb.retention.time=9d'));
   });
 
-  test('promtool test rules: the unit tests of every alert pass, and fail for other floors', () => {
-    const groups = alertRuleGroups({
-      downloadFloorMbps: 50,
-      uploadFloorMbps: 10,
-      speedtestIntervalMinutes: 30,
-    });
+  test('promtool test rules: the unit tests of every alert pass, and fail for other settings', () => {
+    const groups = alertRuleGroups({ ...RULE_TESTS['alerts.test.yml'], consecutiveBelowFloor: 3 });
     const alerts = new Set(groups.flatMap((g) => g.rules.map((r) => r.alert)));
-    const tests = readFileSync(join(REPO_ROOT, 'prometheus/tests/alerts.test.yml'), 'utf8');
+    const tests = Object.keys(RULE_TESTS)
+      .map((file) => readFileSync(join(REPO_ROOT, 'prometheus/tests', file), 'utf8'))
+      .join('\n');
     for (const alert of alerts)
       assert.match(tests, new RegExp(`alertname: ${alert}\\b`), `${alert} has a unit test`);
 
-    const unit = (floor: number) => {
-      const dir = join(fixture.path, `rule-tests-${floor}`);
+    let runs = 0;
+    const unit = (file: keyof typeof RULE_TESTS, change: Partial<AlertRuleParams> = {}) => {
+      const dir = join(fixture.path, `rule-tests-${++runs}`);
       mkdirSync(dir, { recursive: true });
-      const rules = alertRuleGroups({
-        downloadFloorMbps: floor,
-        uploadFloorMbps: 10,
-        speedtestIntervalMinutes: 30,
-      });
+      const rules = alertRuleGroups({ ...RULE_TESTS[file], ...change });
       writeFileSync(join(dir, 'refresher.rules.yml'), stringify(ruleFileDocument(rules)));
-      copyFileSync(join(REPO_ROOT, 'prometheus/tests/alerts.test.yml'), join(dir, 'tests.yml'));
+      copyFileSync(join(REPO_ROOT, 'prometheus/tests', file), join(dir, 'tests.yml'));
       return run('promtool', ['test', 'rules', 'tests.yml'], dir);
     };
-    const good = unit(50);
-    assert.ok(good.ok, good.output);
-    const other = unit(30);
-    assert.equal(other.ok, false, 'a floor of 30 Mbit/s must not alert at 40');
-    assert.match(other.output, /SpeedtestBelowFloor/);
+    for (const file of Object.keys(RULE_TESTS) as (keyof typeof RULE_TESTS)[]) {
+      const good = unit(file);
+      assert.ok(good.ok, `${file}: ${good.output}`);
+    }
+    const floor = unit('alerts.test.yml', { downloadFloorMbps: 30 });
+    assert.equal(floor.ok, false, 'a floor of 30 Mbit/s must not alert at 40');
+    assert.match(floor.output, /SpeedtestBelowFloor/);
+    const ping = unit('alerts.test.yml', { pingCeilingMs: 150 });
+    assert.equal(ping.ok, false, 'a ceiling of 150 ms must not alert at 120');
+    assert.match(ping.output, /SpeedtestPingHigh/);
+    const two = unit('consecutive.test.yml', { consecutiveBelowFloor: 2 });
+    assert.equal(two.ok, false, 'two tests in a row must not be enough for three');
+    assert.match(two.output, /SpeedtestBelowFloor/);
+  });
+
+  test('the consecutive and ceiling settings reach the rendered rules; unset ceilings render none', () => {
+    const names = (config: ReturnType<typeof fixture.config>) =>
+      (
+        parse(renderPrometheusRules(config)) as {
+          groups: { name: string; rules: { alert: string; expr: string }[] }[];
+        }
+      ).groups.flatMap((g) => g.rules);
+    const plain = names(fixture.config());
+    for (const alert of [
+      'SpeedtestPingHigh',
+      'SpeedtestJitterHigh',
+      'SpeedtestPacketLossHigh',
+      'SpeedtestBufferbloatHigh',
+    ])
+      assert.ok(!plain.some((r) => r.alert === alert), `${alert} without its ceiling`);
+    // One test (the default) is today's rule, on the latest figure alone.
+    const below = plain.filter((r) => r.alert === 'SpeedtestBelowFloor');
+    assert.equal(below.length, 2);
+    for (const rule of below) assert.doesNotMatch(rule.expr, /max_over_time|changes/);
+
+    const set = names(
+      fixture.config({
+        speedtest: { engine: 'librespeed', intervalMinutes: 5 },
+        alerts: {
+          downloadFloorMbps: 50,
+          uploadFloorMbps: 10,
+          consecutiveBelowFloor: 4,
+          pingCeilingMs: 80.5,
+          jitterCeilingMs: 20,
+          packetLossCeilingPercent: 0,
+          bufferbloatCeilingMs: 30,
+        },
+      }),
+    );
+    const expr = (alert: string) => set.find((r) => r.alert === alert)!.expr;
+    // 3.5 periods of 5 minutes: 1050 s.
+    assert.match(expr('SpeedtestBelowFloor'), /max_over_time\(\S+\[1050s\]\) \* 8 \/ 1e6 < 50\n/);
+    assert.match(expr('SpeedtestBelowFloor'), /changes\(\S+\[1050s\]\) >= 3\n/);
+    assert.match(expr('SpeedtestPingHigh'), /\* 1000 > 80\.5\n/);
+    assert.match(expr('SpeedtestJitterHigh'), /\* 1000 > 20\n/);
+    assert.match(expr('SpeedtestPacketLossHigh'), /\* 100 > 0\n/);
+    assert.match(expr('SpeedtestBufferbloatHigh'), /\* 1000 > 30\n/);
   });
 
   test('amtool check-config accepts every kind of receiver; routes follow the severity', () => {
@@ -273,6 +341,7 @@ describe('monitoring files', () => {
         'containers.json',
         'host.json',
         'postgresql.json',
+        'probes.json',
         'redis.json',
         'speedtester.json',
         'tasks.json',
@@ -422,6 +491,11 @@ describe('monitoring files', () => {
         alerts: {
           downloadFloorMbps: -5,
           uploadFloorMbps: 'ten',
+          consecutiveBelowFloor: 21,
+          pingCeilingMs: -20,
+          jitterCeilingMs: 'low',
+          packetLossCeilingPercent: 100,
+          bufferbloatCeilingMs: 0,
           repeatHours: 0,
           receivers: [
             { type: 'webhook', urlFile: join(dir, 'missing') },
@@ -456,6 +530,11 @@ describe('monitoring files', () => {
     for (const field of [
       'alerts.downloadFloorMbps',
       'alerts.uploadFloorMbps',
+      'alerts.consecutiveBelowFloor',
+      'alerts.pingCeilingMs',
+      'alerts.jitterCeilingMs',
+      'alerts.packetLossCeilingPercent',
+      'alerts.bufferbloatCeilingMs',
       'alerts.repeatHours',
       'alerts.receivers.0.urlFile',
       'alerts.receivers.1.webhookUrlFile',
@@ -469,6 +548,10 @@ describe('monitoring files', () => {
       'retention.prometheusDays',
     ])
       assert.match(output, new RegExp(`^ {2}${field.replace(/\./g, '\\.')}: `, 'm'), field);
+    assert.match(output, /alerts\.consecutiveBelowFloor: expected at most 20 \(tests in a row\)/);
+    assert.match(output, /alerts\.pingCeilingMs: expected more than 0 \(ms\)/);
+    assert.match(output, /alerts\.packetLossCeilingPercent: expected less than 100 \(percent\)/);
+    assert.match(output, /alerts\.bufferbloatCeilingMs: expected more than 0 \(ms\)/);
     assert.match(output, /missing does not exist/);
     assert.match(output, /not-a-url does not hold a URL/);
     assert.match(output, /nothing was written/);

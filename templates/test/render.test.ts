@@ -87,6 +87,7 @@ describe('rendering', () => {
         'grafana/dashboards/containers.json',
         'grafana/dashboards/host.json',
         'grafana/dashboards/postgresql.json',
+        'grafana/dashboards/probes.json',
         'grafana/dashboards/redis.json',
         'grafana/dashboards/speedtester.json',
         'grafana/dashboards/tasks.json',

@@ -183,14 +183,29 @@ export function observeSpeedtest(
     last.set(labels, value / divisor);
     if (!options.restored) histogram.observe(labels, value / divisor);
   }
-  if (test.jitterMs !== null) metrics.speedtestLastJitter.set(labels, test.jitterMs / 1000);
-  if (test.packetLoss !== null) metrics.speedtestLastPacketLoss.set(labels, test.packetLoss / 100);
+  // These the latest test may not have measured (no packet loss from LibreSpeed, no loaded
+  // latency from an older Ookla CLI): then the series goes, rather than keep an older test's
+  // value beside the new timestamp for a ceiling rule to judge.
+  const latest = <L extends Record<string, string>>(
+    gauge: { set(labels: L, value: number): void; remove(labels: L): void },
+    at: L,
+    value: number | null,
+  ) => (value === null ? gauge.remove(at) : gauge.set(at, value));
+  latest(metrics.speedtestLastJitter, labels, test.jitterMs === null ? null : test.jitterMs / 1000);
+  latest(
+    metrics.speedtestLastPacketLoss,
+    labels,
+    test.packetLoss === null ? null : test.packetLoss / 100,
+  );
   for (const [direction, latencyMs] of [
     ['download', test.downloadLatencyMs],
     ['upload', test.uploadLatencyMs],
   ] as const) {
-    if (latencyMs !== null)
-      metrics.speedtestLastLoadedLatency.set({ ...labels, direction }, latencyMs / 1000);
+    latest(
+      metrics.speedtestLastLoadedLatency,
+      { ...labels, direction },
+      latencyMs === null ? null : latencyMs / 1000,
+    );
   }
   const bloat = bufferbloat({
     pingMs: test.pingMs,
@@ -201,6 +216,6 @@ export function observeSpeedtest(
     uploadLatency:
       test.uploadLatencyMs === null ? null : { latencyMs: test.uploadLatencyMs, jitterMs: null },
   });
-  if (bloat) metrics.speedtestLastBufferbloat.set(labels, bloat.increaseMs / 1000);
+  latest(metrics.speedtestLastBufferbloat, labels, bloat ? bloat.increaseMs / 1000 : null);
   metrics.speedtestLastTimestamp.set(labels, test.startedAt.getTime() / 1000);
 }

@@ -131,6 +131,12 @@ export async function startProber(deps: ProberDeps): Promise<RunningProber> {
     monitors.delete(id);
     await entry.monitor.stop();
     book.forget(id);
+    // A probe that stopped here (disabled, deleted, changed, or the lease gone) reports nothing
+    // from here: a last "0" would keep ProbeOutage firing for a probe nobody runs.
+    const probe = { probe: entry.monitor.probe.name };
+    metrics.probeUp.remove(probe);
+    for (const target of entry.monitor.probe.targets)
+      metrics.probeLatency.remove({ ...probe, target });
   }
 
   async function stopAll(): Promise<void> {

@@ -48,7 +48,7 @@ const kwargs = z
     }
     // A server given by address has one family: asking for the other cannot reach it.
     (value.servers ?? []).forEach((server, index) => {
-      let host = '';
+      let host: string;
       try {
         host = new URL(server).hostname.replace(/^\[|\]$/g, '');
       } catch {

@@ -36,7 +36,10 @@ export interface WebDeps {
   registry: TaskRegistry;
   /** For "run now"; on a fail-fast connection, so a Redis outage answers 500 at once. */
   queues: Queues;
-  config: Pick<Config, 'SESSION_SECRET' | 'SESSION_MAX_AGE_HOURS' | 'TRUST_PROXY' | 'QUEUE_PREFIX'>;
+  config: Pick<
+    Config,
+    'SESSION_SECRET' | 'SESSION_MAX_AGE_HOURS' | 'TRUST_PROXY' | 'QUEUE_PREFIX' | 'ALERTMANAGER_URL'
+  >;
   log: Logger;
   /** Request durations go here when given (the web role's metrics). */
   httpDuration?: Histogram<'method' | 'route' | 'status'>;
@@ -122,6 +125,7 @@ export function createWebApp(deps: WebDeps): WebApp {
       queues: deps.queues,
       log: deps.log,
       throttle,
+      alertmanagerUrl: deps.config.ALERTMANAGER_URL,
     }),
   );
 

@@ -59,11 +59,13 @@ export async function seedSpeedtests(client: pg.Client): Promise<void> {
         serverIds.set(server.id, rows[0]!.id);
       }
       const used = SERVERS[i % SERVERS.length]!;
+      // Latency under load grows with i: bufferbloat from 5 ms (grade A) to 155 ms (C).
       const { rows } = await client.query<{ id: string }>(
         `INSERT INTO speedtests (started_at, engine, download_bps, upload_bps, ping_ms, jitter_ms,
-           packet_loss, bytes_received, bytes_sent, duration_ms, result_url, server_id, client_id, raw)
+           packet_loss, bytes_received, bytes_sent, duration_ms, result_url, server_id, client_id, raw,
+           download_latency_ms, download_jitter_ms, upload_latency_ms, upload_jitter_ms)
          VALUES (now() - make_interval(hours => $1), $2, $3, $4, $5, $6, 0, 100000000, 25000000,
-           20000, $7, $8, $9, $10)
+           20000, $7, $8, $9, $10, $11, $12, $13, $14)
          RETURNING id`,
         [
           i + 1,
@@ -76,6 +78,10 @@ export async function seedSpeedtests(client: pg.Client): Promise<void> {
           serverIds.get(used.id),
           clients[0]!.id,
           JSON.stringify({ fixture: i }),
+          10 + i + 5 + i * 20,
+          2 + i,
+          10 + i + 5 + i * 40,
+          3 + i,
         ],
       );
       for (const [n, server] of SERVERS.entries())
@@ -84,6 +90,54 @@ export async function seedSpeedtests(client: pg.Client): Promise<void> {
            VALUES ($1, $2, $3, $4, $5)`,
           [rows[0]!.id, serverIds.get(server.id), 10 + n * 5, 10 + n * 100, server.id === used.id],
         );
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  }
+}
+
+/**
+ * Two probes' history over the last six hours, as the worker writes it (migration 0008): a minute
+ * row per target with sums, a few lost checks, an outage of "gateway" that ended and one of
+ * "website" still going on. Both are disabled, so a running worker leaves them as they are.
+ */
+export async function seedProbes(client: pg.Client): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    const probes = [
+      { name: 'gateway', kind: 'tcp', targets: ['192.0.2.1:443', '198.51.100.1:443'] },
+      { name: 'website', kind: 'http', targets: ['https://example.test/'] },
+    ];
+    for (const [index, probe] of probes.entries()) {
+      const { rows } = await client.query<{ id: number }>(
+        `INSERT INTO probes (name, kind, targets, period_seconds, timeout_ms, enabled, created_at)
+         VALUES ($1, $2, $3, 10, 2000, false, now() - interval '7 days') RETURNING id`,
+        [probe.name, probe.kind, probe.targets],
+      );
+      const id = rows[0]!.id;
+      // Six checks a minute, one lost every seventh minute; round trips around 12 ms (+5 per probe).
+      await client.query(
+        `INSERT INTO probe_minutes (probe_id, target, minute, sent, lost, rtt_sum_ms, rtt_min_ms,
+           rtt_max_ms, jitter_sum_ms, jitter_n)
+         SELECT $1, target, minute, 6, lost, (6 - lost) * (12 + $2 * 5 + n % 4), 10 + $2 * 5,
+                16 + $2 * 5, 5 - lost, 5 - lost
+           FROM unnest($3::text[]) AS target,
+                generate_series(1, 360) AS n,
+                LATERAL (SELECT date_trunc('minute', now()) - make_interval(mins => n) AS minute,
+                                CASE WHEN n % 7 = 0 THEN 1 ELSE 0 END AS lost) AS m`,
+        [id, index, probe.targets],
+      );
+      await client.query(
+        index === 0
+          ? `INSERT INTO probe_outages (probe_id, started_at, ended_at, failed_rounds, last_error)
+             VALUES ($1, now() - interval '3 hours', now() - interval '2 hours 50 minutes', 60,
+               'connect ETIMEDOUT 192.0.2.1:443')`
+          : `INSERT INTO probe_outages (probe_id, started_at, ended_at, failed_rounds, last_error)
+             VALUES ($1, now() - interval '5 minutes', NULL, 30, 'HTTP 503')`,
+        [id],
+      );
     }
     await client.query('COMMIT');
   } catch (error) {

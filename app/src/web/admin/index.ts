@@ -13,8 +13,10 @@ import { auditWrites } from '../audit.ts';
 import { noStore } from '../security-headers.ts';
 import { csrfProtection, requirePageUser } from '../auth/middleware.ts';
 import type { LoginThrottle } from '../auth/throttle.ts';
+import { notificationPages } from './notifications.ts';
 import { NotFoundPage, pageErrors } from './pages.ts';
 import { periodicTaskPages } from './periodic-tasks.ts';
+import { probePages } from './probes.ts';
 import { queueBoard } from './queue-board.ts';
 import { speedtestPages } from './speedtests.ts';
 import { taskResultPages } from './task-results.ts';
@@ -37,6 +39,8 @@ export function adminRoutes(deps: {
   queues: Queues;
   log: Logger;
   throttle: LoginThrottle;
+  /** Where "Send a test notification" posts (ALERTMANAGER_URL); unset, the page says so. */
+  alertmanagerUrl?: string;
 }): Router {
   const router = Router();
   const assets = assetDirectories();
@@ -50,8 +54,10 @@ export function adminRoutes(deps: {
   router.use(express.urlencoded({ extended: false, limit: '64kb' }), csrfProtection());
   router.use(speedtestPages(deps));
   router.use(periodicTaskPages(deps));
+  router.use(probePages(deps));
   router.use(taskResultPages(deps.db, deps.registry));
   router.use(userPages(deps.db, deps.throttle));
+  router.use(notificationPages(deps));
   router.use((request, _response, next) => {
     next(new NotFoundPage(`There is no page ${request.originalUrl}.`));
   });

@@ -10,8 +10,10 @@ const SECTIONS = [
   { path: '', label: 'Home' },
   { path: '/speedtests', label: 'Speed tests' },
   { path: '/periodic-tasks', label: 'Schedules' },
+  { path: '/probes', label: 'Probes' },
   { path: '/task-results', label: 'Task results' },
   { path: '/queues', label: 'Queues', adminOnly: true },
+  { path: '/notifications', label: 'Notifications', adminOnly: true },
   { path: '/users', label: 'Users' },
   { path: '/account', label: 'Account' },
 ] as const;
