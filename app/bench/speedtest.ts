@@ -10,6 +10,7 @@
 //   npm run bench:speedtest [-- --seconds 10 --streams 6]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { z } from 'zod';
+import { tbfBurstKb } from '../../testing/netns.ts';
 import { freePort } from '../../testing/ports.ts';
 import { count, parseFlags, printResult, round } from './common.ts';
 
@@ -58,7 +59,7 @@ function createLink(rateMbps: number): void {
     CLIENT_NS,
   ]);
   // tbf needs a bucket of at least one timer tick's worth of bytes at the rate.
-  const burstKb = Math.max(64, Math.ceil((rateMbps * 1000) / 8 / 100));
+  const burstKb = tbfBurstKb(rateMbps);
   for (const [ns, dev, ip] of [
     [SERVER_NS, 'rfb-s', SERVER_IP],
     [CLIENT_NS, 'rfb-c', CLIENT_IP],
