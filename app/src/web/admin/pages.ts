@@ -100,6 +100,37 @@ export function fieldError(issues: FieldIssue[], field: string): SafeHtml | stri
     : '';
 }
 
+/**
+ * The IP version and source address fields a speed test schedule and a probe share, with their
+ * problems beside them. `either` says what no choice of version means for that form.
+ */
+export function familyAndSourceFields(
+  values: Record<string, string | undefined>,
+  issues: FieldIssue[],
+  either: string,
+): SafeHtml {
+  const v = (field: string) => values[field] ?? '';
+  const selected = (value: string) => (v('family') === value ? html`selected` : '');
+  return html`<label
+      >IP version
+      <select name="family">
+        <option value="" ${selected('')}>${either}</option>
+        <option value="4" ${selected('4')}>IPv4 only</option>
+        <option value="6" ${selected('6')}>IPv6 only</option>
+      </select></label
+    >
+    ${fieldError(issues, 'family')}
+    <label
+      >Source address
+      <input
+        name="sourceAddress"
+        value="${v('sourceAddress')}"
+        placeholder="the worker's default route"
+        spellcheck="false"
+    /></label>
+    ${fieldError(issues, 'sourceAddress')}`;
+}
+
 /** Portal errors as pages (the API answers JSON on its own). */
 export function pageErrors(log: Logger): ErrorRequestHandler {
   return (error, request, response, next) => {

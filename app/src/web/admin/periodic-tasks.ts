@@ -27,7 +27,7 @@ import { DASH, dateTimeInput, status, time } from './format.ts';
 import { ADMIN, csrfField, redirectWithNotice, render } from './layout.ts';
 import { pathId, serialId } from '../ids.ts';
 import { currentUser } from '../auth/middleware.ts';
-import { asyncPage, fieldError, issueList, NotFoundPage } from './pages.ts';
+import { asyncPage, familyAndSourceFields, fieldError, issueList, NotFoundPage } from './pages.ts';
 
 const PERIODS = ['seconds', 'minutes', 'hours', 'days'] as const;
 /** The editor's fields that show their own problems beside them (the rest go on top). */
@@ -301,26 +301,7 @@ function editor(
           ${err('servers')}
           <fieldset class="source">
             <legend>Where the test starts from</legend>
-            <label
-              >IP version
-              <select name="family">
-                <option value="" ${selected('family', '')}>
-                  either (as the server's name resolves)
-                </option>
-                <option value="4" ${selected('family', '4')}>IPv4 only</option>
-                <option value="6" ${selected('family', '6')}>IPv6 only</option>
-              </select></label
-            >
-            ${err('family')}
-            <label
-              >Source address
-              <input
-                name="sourceAddress"
-                value="${v('sourceAddress')}"
-                placeholder="the worker's default route"
-                spellcheck="false"
-            /></label>
-            ${err('sourceAddress')}
+            ${familyAndSourceFields(values, issues, "either (as the server's name resolves)")}
             <label
               >or interface
               <input

@@ -13,7 +13,14 @@ import { html, type SafeHtml } from '../html.ts';
 import { pathId, serialId } from '../ids.ts';
 import { DASH, ms, num, status, time } from './format.ts';
 import { ADMIN, csrfField, redirectWithNotice, render } from './layout.ts';
-import { asyncPage, fieldError, ForbiddenPage, issueList, NotFoundPage } from './pages.ts';
+import {
+  asyncPage,
+  familyAndSourceFields,
+  fieldError,
+  ForbiddenPage,
+  issueList,
+  NotFoundPage,
+} from './pages.ts';
 
 type Form = Record<string, string | undefined>;
 
@@ -155,25 +162,7 @@ ${v('targets')}</textarea>
         >Failed rounds before an outage
         <input name="failuresForOutage" value="${v('failuresForOutage')}" inputmode="numeric"
       /></label>
-      ${err('failuresForOutage')}
-      <label
-        >IP version
-        <select name="family">
-          <option value="" ${selected('family', '')}>either</option>
-          <option value="4" ${selected('family', '4')}>IPv4 only</option>
-          <option value="6" ${selected('family', '6')}>IPv6 only</option>
-        </select></label
-      >
-      ${err('family')}
-      <label
-        >Source address
-        <input
-          name="sourceAddress"
-          value="${v('sourceAddress')}"
-          placeholder="the worker's default route"
-          spellcheck="false"
-      /></label>
-      ${err('sourceAddress')}
+      ${err('failuresForOutage')} ${familyAndSourceFields(values, issues, 'either')}
       <label class="inline"
         ><input type="checkbox" name="speedtestOnRecovery" ${checked('speedtestOnRecovery')} /> Run
         a speed test when an outage ends</label
