@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { PORTS } from './ports.ts';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from './shutdown.ts';
 import { DEFAULT_QUEUE_PREFIX } from './queues.ts';
+import { databaseTls } from './database-tls.ts';
 
 // Digits only: Number() would also take "0x10", "1e3" or " " (as 0), which no one means in a port.
 const digits = (message: string) => z.string().trim().regex(/^\d+$/, message).transform(Number);
@@ -59,19 +60,49 @@ const cidrList = z.string().transform((value, ctx) => {
   return cidrs;
 });
 
+/** A PostgreSQL URL whose libpq TLS parameters (sslmode, sslrootcert) are ones the app can honour. */
+const databaseUrl = url(['postgres', 'postgresql']).superRefine((value, ctx) => {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    return; // said by url()
+  }
+  const tls = databaseTls(parsed);
+  if ('problems' in tls)
+    for (const message of tls.problems) ctx.addIssue({ code: 'custom', message });
+});
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const envSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 
-  DATABASE_URL: url(['postgres', 'postgresql']).default('postgres://localhost:5432/refresher'),
+  /** libpq's sslmode and sslrootcert parameters choose TLS (contract/database-tls.ts). */
+  DATABASE_URL: databaseUrl.default('postgres://localhost:5432/refresher'),
   /** Max connections per process; PostgreSQL's default max_connections is 100. */
   DATABASE_POOL_MAX: positiveInt.pipe(z.number().max(100, 'expected at most 100')).default(10),
   REDIS_URL: url(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
-  /** Prefix of every BullMQ key, so several deployments (or test runs) can share one Redis. */
+  /**
+   * The CAs a rediss:// server's certificate is checked against instead of Node's built-in roots,
+   * for a private CA. Azure Managed Redis needs none: its certificates chain to public roots that
+   * Node carries (DigiCert Global Root G2, Microsoft RSA Root Certificate Authority 2017).
+   */
+  REDIS_CA_FILE: z
+    .string()
+    .refine((path) => path.startsWith('/'), 'expected an absolute path to a CA bundle (PEM)')
+    .optional(),
+  /**
+   * Prefix of every BullMQ key, so several deployments (or test runs) can share one Redis. In
+   * braces, a cluster hash tag: every key then lives in one slot, as a clustered Redis needs for
+   * BullMQ's multi-key scripts (Azure Managed Redis is clustered).
+   */
   QUEUE_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, dot, dash or underscore')
+    .regex(
+      /^(?:[A-Za-z0-9_.-]+|\{[A-Za-z0-9_.-]+\})$/,
+      'expected letters, digits, dot, dash or underscore, the whole of it optionally in braces as a cluster hash tag ({refresher})',
+    )
     .default(DEFAULT_QUEUE_PREFIX),
 
   /**

@@ -19,6 +19,10 @@ export interface ProvisioningParams {
   scrapeIntervalSeconds: number;
   /** Where the dashboard JSON files are mounted in the container. */
   dashboardsPath: string;
+  /** libpq's sslmode for the PostgreSQL datasource; a private network of containers: disable. */
+  postgresSslMode?: 'disable' | 'verify-full';
+  /** Sign Prometheus queries with Grafana's managed identity (Azure Monitor's query endpoint). */
+  prometheusAzureAuth?: boolean;
 }
 
 export function datasourcesProvisioning(params: ProvisioningParams): Record<string, unknown> {
@@ -37,6 +41,7 @@ export function datasourcesProvisioning(params: ProvisioningParams): Record<stri
           httpMethod: 'POST',
           timeInterval: `${params.scrapeIntervalSeconds}s`,
           prometheusType: 'Prometheus',
+          ...(params.prometheusAzureAuth ? { azureCredentials: { authType: 'msi' } } : {}),
         },
       },
       {
@@ -49,7 +54,7 @@ export function datasourcesProvisioning(params: ProvisioningParams): Record<stri
         editable: false,
         jsonData: {
           database: params.database,
-          sslmode: 'disable',
+          sslmode: params.postgresSslMode ?? 'disable',
           postgresVersion: params.postgresVersion,
           timescaledb: false,
           maxOpenConns: 5,

@@ -6,6 +6,9 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RENDERED } from '../contract/paths.ts';
 import { loadDeploymentConfig, type DeploymentConfig } from '../templates/config.ts';
+import { loadAnyDeploymentConfig, type ContainerAppsConfig } from '../templates/container-apps.ts';
+import { grafanaImageContext } from '../templates/grafana.ts';
+import type { ContainerAppsInputs } from './stacks/container-apps.ts';
 import { renderAll, type RenderedFile } from '../templates/render.ts';
 import { loadOrCreateSecrets, type Secrets } from '../templates/secrets.ts';
 import { DEFAULT_DIST, readBundleManifest, type BundleManifest } from '../scripts/lib/bundle.ts';
@@ -120,6 +123,65 @@ export async function loadDeploymentInputs(
   const stateDir = env.REFRESHER_STATE_DIR ? resolve(env.REFRESHER_STATE_DIR) : undefined;
   return {
     ...deploymentInputs({ config, secrets, appImage, ...(stateDir ? { stateDir } : {}) }),
+    configFile,
+    secretsFile,
+    secretsCreated: created,
+  };
+}
+
+/** The inputs of the Container Apps stack: its configuration, secrets and the bundle it builds. */
+export function containerAppsInputs(options: {
+  config: ContainerAppsConfig;
+  secrets: Secrets;
+  manifest: BundleManifest | undefined;
+  distDir: string;
+  stateDir?: string;
+}): ContainerAppsInputs {
+  const { manifest, distDir } = options;
+  // The registry builds the image from the bundle: there is no VM to build it on.
+  if (!manifest)
+    throw new InputError(
+      `no app bundle in ${distDir}: run \`npm run bundle\` first (\`npm run synth\` does); the registry builds the app image from it`,
+    );
+  if (!existsSync(join(distDir, 'Dockerfile')))
+    throw new InputError(`${distDir} has no Dockerfile: run \`npm run bundle\` again`);
+  return {
+    config: options.config,
+    secrets: options.secrets,
+    bundle: {
+      context: resolve(distDir),
+      dockerfile: join(resolve(distDir), 'Dockerfile'),
+      contextDigest: manifest.sha256,
+      version: manifest.version,
+    },
+    grafanaContext: grafanaImageContext(options.config),
+    stateDir: options.stateDir ?? join(REPO_ROOT, '.state'),
+  };
+}
+
+/** loadDeploymentInputs for a configuration of either target (npm run synth, the cdktf CLI). */
+export async function loadAnyDeploymentInputs(env: NodeJS.ProcessEnv = process.env): Promise<
+  (DeploymentInputs | ContainerAppsInputs) & {
+    configFile: string;
+    secretsFile: string;
+    secretsCreated: boolean;
+  }
+> {
+  const configFile = resolve(env.REFRESHER_DEPLOY_CONFIG || defaultConfigFile());
+  const config = await loadAnyDeploymentConfig(configFile);
+  if (config.target === 'vm') return loadDeploymentInputs(env);
+  const secretsFile = resolve(env.REFRESHER_SECRETS_FILE || defaultSecretsFile(config));
+  const { secrets, created } = loadOrCreateSecrets(secretsFile, env);
+  const distDir = resolve(env.REFRESHER_DIST || DEFAULT_DIST);
+  const stateDir = env.REFRESHER_STATE_DIR ? resolve(env.REFRESHER_STATE_DIR) : undefined;
+  return {
+    ...containerAppsInputs({
+      config,
+      secrets,
+      manifest: readBundleManifest(distDir),
+      distDir,
+      ...(stateDir ? { stateDir } : {}),
+    }),
     configFile,
     secretsFile,
     secretsCreated: created,

@@ -9,14 +9,14 @@ import { DeploymentConfigError } from '../templates/config.ts';
 import { SecretsError } from '../templates/secrets.ts';
 import { displayPath as shown } from '../contract/cli.ts';
 import { REPO_ROOT } from '../contract/paths.ts';
-import { InputError, loadDeploymentInputs } from './inputs.ts';
+import { InputError, loadAnyDeploymentInputs } from './inputs.ts';
 import { PolicyError } from './policy.ts';
 import { synthesize } from './synth.ts';
 
 async function main(): Promise<number> {
   const outDir = resolve(process.env.CDKTF_OUTDIR || resolve(REPO_ROOT, 'cdktf.out'));
   try {
-    const inputs = await loadDeploymentInputs();
+    const inputs = await loadAnyDeploymentInputs();
     const result = synthesize(inputs, { outDir });
     console.error(`synth: config ${shown(inputs.configFile)}`);
     console.error(

@@ -28,11 +28,11 @@ export class PolicyError extends Error {
   }
 }
 
-function resources(json: TerraformJson, type: string): [string, Json][] {
+export function resources(json: TerraformJson, type: string): [string, Json][] {
   return Object.entries(json.resource?.[type] ?? {});
 }
 
-function list(value: unknown): unknown[] {
+export function list(value: unknown): unknown[] {
   if (value === undefined || value === null) return [];
   return Array.isArray(value) ? value : [value];
 }

@@ -18,6 +18,12 @@ import { App } from 'cdktf';
 import { buildStacks } from './app.ts';
 import type { DeploymentInputs } from './inputs.ts';
 import { checkAll, PolicyError, type TerraformJson } from './policy.ts';
+import { checkContainerApps } from './policy-container-apps.ts';
+import {
+  ContainerAppsStack,
+  GRAFANA_CONTEXT_DIR,
+  type ContainerAppsInputs,
+} from './stacks/container-apps.ts';
 import { SECRETS_TFVARS } from './stacks/services.ts';
 
 export interface SynthResult {
@@ -36,7 +42,57 @@ export function countResources(json: TerraformJson): number {
   );
 }
 
-export function synthesize(inputs: DeploymentInputs, options: { outDir: string }): SynthResult {
+/** What one target's synthesis produces inside the staging folder. */
+interface TargetSynth {
+  /** Stack names and the variable values synth writes beside each. */
+  stacks: { name: string; variableValues: Record<string, string> }[];
+  /** The policies of the target, over each stack's JSON by name. */
+  violations(jsons: Record<string, TerraformJson>): string[];
+  /** Files written beside a stack's JSON (build contexts), relative to stacks/. */
+  extraFiles: { path: string; content: string }[];
+}
+
+function vmTarget(app: App, inputs: DeploymentInputs, target: string): TargetSynth {
+  const stacks = buildStacks(app, inputs, target);
+  return {
+    stacks: [
+      { name: stacks.azure.node.id, variableValues: {} },
+      { name: stacks.services.node.id, variableValues: stacks.services.variableValues },
+    ],
+    violations: (jsons) =>
+      checkAll({
+        azure: jsons.azure!,
+        services: jsons.services!,
+        config: inputs.config,
+        secretValues: Object.values(stacks.services.variableValues),
+      }),
+    extraFiles: [],
+  };
+}
+
+function containerAppsTarget(app: App, inputs: ContainerAppsInputs, target: string): TargetSynth {
+  const stack = new ContainerAppsStack(app, inputs, target);
+  const name = stack.node.id;
+  return {
+    stacks: [{ name, variableValues: stack.variableValues }],
+    violations: (jsons) => checkContainerApps(jsons[name]!, Object.values(stack.variableValues)),
+    extraFiles: [...inputs.grafanaContext].map(([path, content]) => ({
+      path: join(name, GRAFANA_CONTEXT_DIR, path),
+      content,
+    })),
+  };
+}
+
+export function isContainerAppsInputs(
+  inputs: DeploymentInputs | ContainerAppsInputs,
+): inputs is ContainerAppsInputs {
+  return inputs.config.target === 'container-apps';
+}
+
+export function synthesize(
+  inputs: DeploymentInputs | ContainerAppsInputs,
+  options: { outDir: string },
+): SynthResult {
   const target = resolve(options.outDir);
   const parent = dirname(target);
   mkdirSync(parent, { recursive: true });
@@ -49,31 +105,33 @@ export function synthesize(inputs: DeploymentInputs, options: { outDir: string }
   try {
     mkdirSync(staging, { mode: 0o700 });
     const app = new App({ outdir: staging, stackTraces: false });
-    const stacks = buildStacks(app, inputs, target);
+    const synth = isContainerAppsInputs(inputs)
+      ? containerAppsTarget(app, inputs, target)
+      : vmTarget(app, inputs, target);
     app.synth();
 
     const results: SynthResult['stacks'] = [];
     const jsons: Record<string, TerraformJson> = {};
-    for (const stack of [stacks.azure, stacks.services]) {
-      const name = stack.node.id;
+    for (const { name } of synth.stacks) {
       const file = join('stacks', name, 'cdk.tf.json');
       const json = JSON.parse(readFileSync(join(staging, file), 'utf8')) as TerraformJson;
       jsons[name] = json;
       results.push({ name, file, resources: countResources(json) });
     }
-    const violations = checkAll({
-      azure: jsons.azure!,
-      services: jsons.services!,
-      config: inputs.config,
-      secretValues: Object.values(stacks.services.variableValues),
-    });
+    const violations = synth.violations(jsons);
     if (violations.length) throw new PolicyError(violations);
 
-    const tfvars = join(staging, 'stacks', 'services', SECRETS_TFVARS);
-    writeFileSync(tfvars, `${JSON.stringify(stacks.services.variableValues, null, 2)}\n`, {
-      mode: 0o600,
-    });
-    chmodSync(tfvars, 0o600);
+    for (const { name, variableValues } of synth.stacks) {
+      if (!Object.keys(variableValues).length) continue;
+      const tfvars = join(staging, 'stacks', name, SECRETS_TFVARS);
+      writeFileSync(tfvars, `${JSON.stringify(variableValues, null, 2)}\n`, { mode: 0o600 });
+      chmodSync(tfvars, 0o600);
+    }
+    for (const file of synth.extraFiles) {
+      const path = join(staging, 'stacks', file.path);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, file.content);
+    }
 
     for (const { name } of results) {
       for (const kept of KEPT) {

@@ -9,10 +9,12 @@
 //                  [--dns-server ADDR]... [--dns-timeout MIN] [--dns-interval S] [--no-dns-wait]
 //                  [--cert-timeout MIN]
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseCommandLine, runCommand } from '../contract/cli.ts';
 import { $, which } from 'zx';
 import { DeploymentConfigError, publicHosts } from '../templates/config.ts';
+import { loadAnyDeploymentConfig } from '../templates/container-apps.ts';
 import { CONTAINER_LABELS, serviceCatalogue } from '../templates/catalogue/index.ts';
 import { DEPLOY_USER } from '../templates/cloud-init.ts';
 import { shellWords, sshClientArgs } from '../templates/ssh.ts';
@@ -24,6 +26,8 @@ import {
   zoneTakeoverProblem,
   type NameState,
 } from './lib/dns-check.ts';
+import { deployContainerApps } from './lib/deploy-container-apps.ts';
+import { defaultConfigFile } from './lib/deployment.ts';
 import { deployRefusals } from './lib/preflight.ts';
 import {
   confirm,
@@ -310,6 +314,20 @@ async function main(argv: string[]): Promise<number> {
   const certTimeout = positiveNumber('cert-timeout', values['cert-timeout'], 10);
   const servers = values['dns-server'] ?? [];
   const yes = values.yes ?? false;
+
+  // The second target has a flow of its own (one stack; docs/v2.md).
+  const configFile = resolve(
+    values.config ?? (process.env.REFRESHER_DEPLOY_CONFIG || defaultConfigFile()),
+  );
+  const any = await loadAnyDeploymentConfig(configFile);
+  if (any.target === 'container-apps')
+    return deployContainerApps({
+      config: any,
+      configFile,
+      ...(values.secrets ? { secrets: values.secrets } : {}),
+      plan: values.plan ?? false,
+      yes,
+    });
 
   const rollout = await openRollout({ config: values.config, secrets: values.secrets });
   await check(rollout, servers);

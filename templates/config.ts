@@ -258,7 +258,7 @@ const positiveNumber = (what: string) =>
 /** An alert ceiling: above 0 (a ceiling of 0 would always fire), bounded against unit mix-ups. */
 const ceiling = (unit: string, max: number) =>
   positiveNumber(unit).max(max, `expected at most ${max} (${unit})`);
-const wholeNumber = (min: number, max: number, what: string) =>
+export const wholeNumber = (min: number, max: number, what: string) =>
   z
     .number({ error: `expected a whole number (${what})` })
     .int(`expected a whole number (${what})`)
@@ -268,6 +268,244 @@ const wholeNumber = (min: number, max: number, what: string) =>
 // ---------------------------------------------------------------------------------------------
 // The schema
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * The fields every target shares (the VM and Azure Container Apps), as one object a target's
+ * schema spreads into its own.
+ */
+export function sharedFields(baseDir: string) {
+  return {
+    /** Names the compose project, the Azure resources and the secrets file. */
+    name: z
+      .string()
+      .trim()
+      .regex(
+        /^[a-z][a-z0-9-]{1,22}[a-z0-9]$/,
+        'expected 3 to 24 characters: a-z, 0-9 and -, starting with a letter',
+      )
+      .default('refresher'),
+    domain: domainName,
+    subdomains: z.strictObject({
+      /** The web role: admin portal, API, speed test target. */
+      speedtester: subdomain.default('speed'),
+      grafana: subdomain.default('grafana'),
+      /** Prometheus's own UI, behind basic auth; leave out to keep it private. */
+      prometheus: subdomain.optional(),
+    }),
+    /**
+     * Who answers for the public names (docs/dns.md): an Azure zone the deployment creates and
+     * you delegate to (a subdomain of a domain hosted elsewhere, or a domain of its own), a zone
+     * you already have in Azure, or your current DNS host (you add the A records the deploy
+     * prints).
+     */
+    dns: z.discriminatedUnion(
+      'mode',
+      [
+        z.strictObject({ mode: z.literal('subdomain-zone') }),
+        z.strictObject({ mode: z.literal('domain-zone') }),
+        z.strictObject({
+          mode: z.literal('existing-zone'),
+          resourceGroup: resourceGroupName,
+          /** The zone's name when `domain` lies inside it (lab.example.com in example.com). */
+          zone: domainName.optional(),
+        }),
+        z.strictObject({ mode: z.literal('external') }),
+      ],
+      {
+        error:
+          'expected { mode: "subdomain-zone" }, { mode: "domain-zone" }, { mode: "existing-zone", resourceGroup: "…" } or { mode: "external" }',
+      },
+    ),
+    azure: z.strictObject({
+      location: z
+        .string()
+        .trim()
+        .regex(
+          /^[a-z][a-z0-9]{2,30}$/,
+          'expected an Azure region name such as westeurope (lower case, no spaces)',
+        ),
+      /**
+       * Terraform state in an Azure storage account (made beforehand, see docs/infrastructure.md)
+       * instead of local files under .state/. Off unless set.
+       */
+      remoteState: z
+        .strictObject({
+          resourceGroup: resourceGroupName,
+          storageAccount: z
+            .string()
+            .trim()
+            .regex(/^[a-z0-9]{3,24}$/, 'expected 3 to 24 lower-case letters and digits'),
+          container: z
+            .string()
+            .trim()
+            .regex(
+              /^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/,
+              'expected 3 to 63 characters: a-z, 0-9 and single hyphens',
+            ),
+        })
+        .optional(),
+      /** Tags added to every Azure resource, beside `project` and `managed-by`. */
+      tags: z
+        .record(
+          z.string().regex(/^[^<>%&\\?/]{1,512}$/, 'expected a tag name without < > % & \\ ? /'),
+          z.string().max(256, 'expected at most 256 characters'),
+          { error: 'expected an object of tag names and values' },
+        )
+        .default({}),
+    }),
+    timezone: timeZone.default('UTC'),
+    speedtest: z.strictObject({
+      engine: z
+        .enum(['librespeed', 'ookla'], { error: 'expected "librespeed" or "ookla"' })
+        .default('librespeed'),
+      /**
+       * Minutes between scheduled tests. The app seeds "Process Speed Test" every 30 minutes;
+       * the alert "no successful speed test for two periods" uses this value.
+       */
+      intervalMinutes: wholeNumber(5, 1440, 'minutes').default(30),
+      /** LibreSpeed backend URLs or Ookla server ids; empty: the engine's own choice. */
+      servers: z
+        .array(
+          z
+            .string()
+            .trim()
+            .regex(/^[^,\s]+$/, 'expected one URL or server id, without commas or spaces'),
+        )
+        .default([]),
+      /** Accepts Ookla's licence, terms and GDPR notice on your behalf (OOKLA_ACCEPT_LICENSE). */
+      acceptOoklaLicense: z.boolean({ error: 'expected true or false' }).default(false),
+      /**
+       * Whether swag proxies the built-in speed test target (/speedtest/) from the internet, so
+       * anyone may measure against this VM; false: it answers 404 there. The worker's self-test
+       * reaches the web container directly and works either way. Every byte a visitor's test
+       * downloads is egress the VM's owner pays for, hence opt-in (limits: docs/speedtest.md).
+       */
+      publicTarget: z.boolean({ error: 'expected true or false' }).default(false),
+      /**
+       * A public, read-only status page at https://<speedtester name>/status: the latest result,
+       * the last seven days and a chart, no admin data (PUBLIC_STATUS_PAGE). Off by default:
+       * it tells anyone how this line performs.
+       */
+      publicStatusPage: z.boolean({ error: 'expected true or false' }).default(false),
+    }),
+    alerts: z.strictObject({
+      /** A speed test measuring less than this fires SpeedtestBelowFloor (prometheus/rules.ts). */
+      downloadFloorMbps: positiveNumber('Mbit/s'),
+      uploadFloorMbps: positiveNumber('Mbit/s'),
+      /**
+       * How many tests against a server in a row must be below a floor before SpeedtestBelowFloor
+       * fires; 1: the latest test alone. Judged over the last N - 1/2 schedule periods
+       * (docs/monitoring.md says exactly how).
+       */
+      consecutiveBelowFloor: wholeNumber(1, 20, 'tests in a row').default(1),
+      /** The latest test's idle ping above this fires SpeedtestPingHigh; unset: no such alert. */
+      pingCeilingMs: ceiling('ms', 10_000).optional(),
+      /** The latest test's idle jitter above this fires SpeedtestJitterHigh; unset: none. */
+      jitterCeilingMs: ceiling('ms', 10_000).optional(),
+      /**
+       * The latest test's packet loss above this fires SpeedtestPacketLossHigh (only Ookla
+       * measures loss); 0 alerts on any loss; unset: none.
+       */
+      packetLossCeilingPercent: z
+        .number({ error: 'expected a number (percent)' })
+        .min(0, 'expected 0 or more (percent)')
+        .lt(100, 'expected less than 100 (percent)')
+        .optional(),
+      /**
+       * How much latency may rise under load (the bufferbloat the grade reads: A+ under 5 ms,
+       * A 30, B 60, C 200, D 400) before SpeedtestBufferbloatHigh fires; unset: none.
+       */
+      bufferbloatCeilingMs: ceiling('ms', 10_000).optional(),
+      /**
+       * Where Alertmanager sends notifications (templates/receivers.ts); empty: alerts are only
+       * listed in Alertmanager and Prometheus.
+       */
+      receivers: z
+        .array(receiverSchema(baseDir), { error: 'expected a list of receivers' })
+        .default([]),
+      /** Hours before a notification about a still-firing alert is sent again. */
+      repeatHours: wholeNumber(1, 168, 'hours').default(4),
+    }),
+    retention: z
+      .strictObject({
+        /** Task results and speed tests older than this are pruned (RESULT_RETENTION_DAYS). */
+        resultsDays: wholeNumber(1, 3650, 'days').default(365),
+        prometheusDays: wholeNumber(1, 3650, 'days').default(30),
+      })
+      .default({ resultsDays: 365, prometheusDays: 30 }),
+    /** The app's first admin (ADMIN_USERNAME); the password is generated. */
+    admin: z
+      .strictObject({
+        username: z
+          .string()
+          .trim()
+          .regex(/^[a-z][a-z0-9._-]{2,31}$/, 'expected 3 to 32 characters: a-z, 0-9, . _ -')
+          .default('admin'),
+      })
+      .default({ username: 'admin' }),
+    /** Image overrides; unset names use the versions pinned in templates/catalogue/images.ts. */
+    images: z
+      .strictObject(
+        Object.fromEntries(IMAGE_NAMES.map((name) => [name, imageRef.optional()])) as Record<
+          ImageName,
+          z.ZodOptional<typeof imageRef>
+        >,
+      )
+      .default({}),
+  };
+}
+
+/** What every target's configuration has (the VM's and Container Apps'). */
+export type SharedConfig = z.output<z.ZodObject<ReturnType<typeof sharedFields>>>;
+
+/** The checks across fields that every target's configuration must pass. */
+export function checkShared(config: SharedConfig, ctx: z.RefinementCtx): void {
+  const names = Object.entries(config.subdomains).filter(([, value]) => value !== undefined);
+  const seen = new Map<string, string>();
+  for (const [key, value] of names) {
+    const other = seen.get(value!);
+    if (other)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['subdomains', key],
+        message: `"${value}" is also the ${other} subdomain`,
+      });
+    seen.set(value!, key);
+  }
+  for (const [key, value] of names) {
+    if (`${value}.${config.domain}`.length > 253)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['subdomains', key],
+        message: 'the full name is longer than 253 characters',
+      });
+  }
+  if (config.dns.mode === 'subdomain-zone' && config.domain.split('.').length < 3)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dns', 'mode'],
+      message: `"subdomain-zone" makes a zone for a subdomain such as lab.${config.domain}, delegated from ${config.domain}'s DNS host: set domain to that subdomain, or use "domain-zone" to hand all of ${config.domain} to Azure DNS`,
+    });
+  if (
+    config.dns.mode === 'existing-zone' &&
+    config.dns.zone !== undefined &&
+    config.domain !== config.dns.zone &&
+    !config.domain.endsWith(`.${config.dns.zone}`)
+  )
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dns', 'zone'],
+      message: `${config.domain} is not inside the zone ${config.dns.zone}`,
+    });
+  if (config.speedtest.engine === 'ookla' && !config.speedtest.acceptOoklaLicense) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['speedtest', 'acceptOoklaLicense'],
+      message:
+        'the ookla engine runs only when you accept its licence: set acceptOoklaLicense: true, or use librespeed',
+    });
+  }
+}
 
 /** The schema; file paths in it are resolved against `baseDir` (the configuration file's folder). */
 export function deploymentSchema(baseDir: string) {
@@ -299,85 +537,10 @@ export function deploymentSchema(baseDir: string) {
 
   return z
     .strictObject({
-      /** Names the compose project, the Azure resources and the secrets file. */
-      name: z
-        .string()
-        .trim()
-        .regex(
-          /^[a-z][a-z0-9-]{1,22}[a-z0-9]$/,
-          'expected 3 to 24 characters: a-z, 0-9 and -, starting with a letter',
-        )
-        .default('refresher'),
-      domain: domainName,
-      subdomains: z.strictObject({
-        /** The web role: admin portal, API, speed test target. */
-        speedtester: subdomain.default('speed'),
-        grafana: subdomain.default('grafana'),
-        /** Prometheus's own UI, behind basic auth; leave out to keep it private. */
-        prometheus: subdomain.optional(),
-      }),
+      /** Where it runs: one VM (the default), or Azure Container Apps (templates/container-apps.ts). */
+      target: z.literal('vm', { error: 'expected "vm" or "container-apps"' }).default('vm'),
+      ...sharedFields(baseDir),
       certbot,
-      /**
-       * Who answers for the public names (docs/dns.md): an Azure zone the deployment creates and
-       * you delegate to (a subdomain of a domain hosted elsewhere, or a domain of its own), a zone
-       * you already have in Azure, or your current DNS host (you add the A records the deploy
-       * prints).
-       */
-      dns: z.discriminatedUnion(
-        'mode',
-        [
-          z.strictObject({ mode: z.literal('subdomain-zone') }),
-          z.strictObject({ mode: z.literal('domain-zone') }),
-          z.strictObject({
-            mode: z.literal('existing-zone'),
-            resourceGroup: resourceGroupName,
-            /** The zone's name when `domain` lies inside it (lab.example.com in example.com). */
-            zone: domainName.optional(),
-          }),
-          z.strictObject({ mode: z.literal('external') }),
-        ],
-        {
-          error:
-            'expected { mode: "subdomain-zone" }, { mode: "domain-zone" }, { mode: "existing-zone", resourceGroup: "…" } or { mode: "external" }',
-        },
-      ),
-      azure: z.strictObject({
-        location: z
-          .string()
-          .trim()
-          .regex(
-            /^[a-z][a-z0-9]{2,30}$/,
-            'expected an Azure region name such as westeurope (lower case, no spaces)',
-          ),
-        /**
-         * Terraform state in an Azure storage account (made beforehand, see docs/infrastructure.md)
-         * instead of local files under .state/. Off unless set.
-         */
-        remoteState: z
-          .strictObject({
-            resourceGroup: resourceGroupName,
-            storageAccount: z
-              .string()
-              .trim()
-              .regex(/^[a-z0-9]{3,24}$/, 'expected 3 to 24 lower-case letters and digits'),
-            container: z
-              .string()
-              .trim()
-              .regex(
-                /^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/,
-                'expected 3 to 63 characters: a-z, 0-9 and single hyphens',
-              ),
-          })
-          .optional(),
-        /** Tags added to every Azure resource, beside `project` and `managed-by`. */
-        tags: z
-          .record(
-            z.string().regex(/^[^<>%&\\?/]{1,512}$/, 'expected a tag name without < > % & \\ ? /'),
-            z.string().max(256, 'expected at most 256 characters'),
-            { error: 'expected an object of tag names and values' },
-          )
-          .default({}),
-      }),
       vm: z.strictObject({
         size: z
           .string()
@@ -426,99 +589,9 @@ export function deploymentSchema(baseDir: string) {
           ])
           .default('04:30'),
       }),
-      timezone: timeZone.default('UTC'),
       network: z
         .strictObject({ subnet: privateSubnet24.default('172.28.0.0/24') })
         .default({ subnet: '172.28.0.0/24' }),
-      speedtest: z.strictObject({
-        engine: z
-          .enum(['librespeed', 'ookla'], { error: 'expected "librespeed" or "ookla"' })
-          .default('librespeed'),
-        /**
-         * Minutes between scheduled tests. The app seeds "Process Speed Test" every 30 minutes;
-         * the alert "no successful speed test for two periods" uses this value.
-         */
-        intervalMinutes: wholeNumber(5, 1440, 'minutes').default(30),
-        /** LibreSpeed backend URLs or Ookla server ids; empty: the engine's own choice. */
-        servers: z
-          .array(
-            z
-              .string()
-              .trim()
-              .regex(/^[^,\s]+$/, 'expected one URL or server id, without commas or spaces'),
-          )
-          .default([]),
-        /** Accepts Ookla's licence, terms and GDPR notice on your behalf (OOKLA_ACCEPT_LICENSE). */
-        acceptOoklaLicense: z.boolean({ error: 'expected true or false' }).default(false),
-        /**
-         * Whether swag proxies the built-in speed test target (/speedtest/) from the internet, so
-         * anyone may measure against this VM; false: it answers 404 there. The worker's self-test
-         * reaches the web container directly and works either way. Every byte a visitor's test
-         * downloads is egress the VM's owner pays for, hence opt-in (limits: docs/speedtest.md).
-         */
-        publicTarget: z.boolean({ error: 'expected true or false' }).default(false),
-        /**
-         * A public, read-only status page at https://<speedtester name>/status: the latest result,
-         * the last seven days and a chart, no admin data (PUBLIC_STATUS_PAGE). Off by default:
-         * it tells anyone how this line performs.
-         */
-        publicStatusPage: z.boolean({ error: 'expected true or false' }).default(false),
-      }),
-      alerts: z.strictObject({
-        /** A speed test measuring less than this fires SpeedtestBelowFloor (prometheus/rules.ts). */
-        downloadFloorMbps: positiveNumber('Mbit/s'),
-        uploadFloorMbps: positiveNumber('Mbit/s'),
-        /**
-         * How many tests against a server in a row must be below a floor before SpeedtestBelowFloor
-         * fires; 1: the latest test alone. Judged over the last N - 1/2 schedule periods
-         * (docs/monitoring.md says exactly how).
-         */
-        consecutiveBelowFloor: wholeNumber(1, 20, 'tests in a row').default(1),
-        /** The latest test's idle ping above this fires SpeedtestPingHigh; unset: no such alert. */
-        pingCeilingMs: ceiling('ms', 10_000).optional(),
-        /** The latest test's idle jitter above this fires SpeedtestJitterHigh; unset: none. */
-        jitterCeilingMs: ceiling('ms', 10_000).optional(),
-        /**
-         * The latest test's packet loss above this fires SpeedtestPacketLossHigh (only Ookla
-         * measures loss); 0 alerts on any loss; unset: none.
-         */
-        packetLossCeilingPercent: z
-          .number({ error: 'expected a number (percent)' })
-          .min(0, 'expected 0 or more (percent)')
-          .lt(100, 'expected less than 100 (percent)')
-          .optional(),
-        /**
-         * How much latency may rise under load (the bufferbloat the grade reads: A+ under 5 ms,
-         * A 30, B 60, C 200, D 400) before SpeedtestBufferbloatHigh fires; unset: none.
-         */
-        bufferbloatCeilingMs: ceiling('ms', 10_000).optional(),
-        /**
-         * Where Alertmanager sends notifications (templates/receivers.ts); empty: alerts are only
-         * listed in Alertmanager and Prometheus.
-         */
-        receivers: z
-          .array(receiverSchema(baseDir), { error: 'expected a list of receivers' })
-          .default([]),
-        /** Hours before a notification about a still-firing alert is sent again. */
-        repeatHours: wholeNumber(1, 168, 'hours').default(4),
-      }),
-      retention: z
-        .strictObject({
-          /** Task results and speed tests older than this are pruned (RESULT_RETENTION_DAYS). */
-          resultsDays: wholeNumber(1, 3650, 'days').default(365),
-          prometheusDays: wholeNumber(1, 3650, 'days').default(30),
-        })
-        .default({ resultsDays: 365, prometheusDays: 30 }),
-      /** The app's first admin (ADMIN_USERNAME); the password is generated. */
-      admin: z
-        .strictObject({
-          username: z
-            .string()
-            .trim()
-            .regex(/^[a-z][a-z0-9._-]{2,31}$/, 'expected 3 to 32 characters: a-z, 0-9, . _ -')
-            .default('admin'),
-        })
-        .default({ username: 'admin' }),
       /** The user name of the proxy's basic auth (queue board, Prometheus); the password is generated. */
       basicAuth: z
         .strictObject({
@@ -534,54 +607,9 @@ export function deploymentSchema(baseDir: string) {
        * bundle (the services stack then needs no local bundle).
        */
       pullAppImage: z.boolean({ error: 'expected true or false' }).default(false),
-      /** Image overrides; unset names use the versions pinned in templates/catalogue/images.ts. */
-      images: z
-        .strictObject(
-          Object.fromEntries(IMAGE_NAMES.map((name) => [name, imageRef.optional()])) as Record<
-            ImageName,
-            z.ZodOptional<typeof imageRef>
-          >,
-        )
-        .default({}),
     })
     .superRefine((config, ctx) => {
-      const names = Object.entries(config.subdomains).filter(([, value]) => value !== undefined);
-      const seen = new Map<string, string>();
-      for (const [key, value] of names) {
-        const other = seen.get(value!);
-        if (other)
-          ctx.addIssue({
-            code: 'custom',
-            path: ['subdomains', key],
-            message: `"${value}" is also the ${other} subdomain`,
-          });
-        seen.set(value!, key);
-      }
-      for (const [key, value] of names) {
-        if (`${value}.${config.domain}`.length > 253)
-          ctx.addIssue({
-            code: 'custom',
-            path: ['subdomains', key],
-            message: 'the full name is longer than 253 characters',
-          });
-      }
-      if (config.dns.mode === 'subdomain-zone' && config.domain.split('.').length < 3)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['dns', 'mode'],
-          message: `"subdomain-zone" makes a zone for a subdomain such as lab.${config.domain}, delegated from ${config.domain}'s DNS host: set domain to that subdomain, or use "domain-zone" to hand all of ${config.domain} to Azure DNS`,
-        });
-      if (
-        config.dns.mode === 'existing-zone' &&
-        config.dns.zone !== undefined &&
-        config.domain !== config.dns.zone &&
-        !config.domain.endsWith(`.${config.dns.zone}`)
-      )
-        ctx.addIssue({
-          code: 'custom',
-          path: ['dns', 'zone'],
-          message: `${config.domain} is not inside the zone ${config.dns.zone}`,
-        });
+      checkShared(config, ctx);
       if (config.vm.swapGiB === 'auto' && VM_MEMORY_GIB[config.vm.size] === undefined) {
         ctx.addIssue({
           code: 'custom',
@@ -595,14 +623,6 @@ export function deploymentSchema(baseDir: string) {
           path: ['images', 'app'],
           message:
             'pullAppImage needs the image to pull: a registry reference such as ghcr.io/you/refresher:1.2.3',
-        });
-      }
-      if (config.speedtest.engine === 'ookla' && !config.speedtest.acceptOoklaLicense) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['speedtest', 'acceptOoklaLicense'],
-          message:
-            'the ookla engine runs only when you accept its licence: set acceptOoklaLicense: true, or use librespeed',
         });
       }
     })
@@ -652,11 +672,9 @@ function fieldName(path: PropertyKey[], keys?: string[]): string {
   return base || '(the whole file)';
 }
 
-/** Validates a configuration object; throws a DeploymentConfigError naming every field at fault. */
-export function parseDeploymentConfig(input: unknown, file: string): DeploymentConfig {
-  const parsed = deploymentSchema(dirname(file)).safeParse(input, { reportInput: true });
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
+/** What zod found wrong, as fields and messages a person can act on. */
+export function configProblems(error: z.ZodError): { field: string; message: string }[] {
+  return error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys')
       return { field: fieldName(issue.path, issue.keys), message: 'unknown setting (a typo?)' };
     if (issue.code === 'invalid_type' && issue.input === undefined)
@@ -666,14 +684,44 @@ export function parseDeploymentConfig(input: unknown, file: string): DeploymentC
       };
     return { field: fieldName(issue.path), message: issue.message };
   });
-  throw new DeploymentConfigError(file, problems);
+}
+
+/** The deployment targets; each has its own schema (container-apps: templates/container-apps.ts). */
+export const TARGETS = ['vm', 'container-apps'] as const;
+export type Target = (typeof TARGETS)[number];
+
+/** The target a configuration object names, before it is validated; a bad one is refused. */
+export function targetOf(input: unknown, file: string): Target {
+  const target = (input as { target?: unknown } | null)?.target ?? 'vm';
+  if (TARGETS.includes(target as Target)) return target as Target;
+  throw new DeploymentConfigError(file, [
+    {
+      field: 'target',
+      message: `expected "vm" or "container-apps", not ${JSON.stringify(target)}`,
+    },
+  ]);
+}
+
+/** Validates a VM configuration object; throws a DeploymentConfigError naming every field at fault. */
+export function parseDeploymentConfig(input: unknown, file: string): DeploymentConfig {
+  if (targetOf(input, file) !== 'vm')
+    throw new DeploymentConfigError(file, [
+      {
+        field: 'target',
+        message:
+          'is "container-apps": this command works on a VM deployment; docs/v2.md says what to use on Container Apps (npm run synth and npm run deploy take both targets)',
+      },
+    ]);
+  const parsed = deploymentSchema(dirname(file)).safeParse(input, { reportInput: true });
+  if (parsed.success) return parsed.data;
+  throw new DeploymentConfigError(file, configProblems(parsed.error));
 }
 
 /**
- * Loads a configuration file: a TypeScript or JavaScript module whose default export is the
- * configuration object (see infra/deploy.config.example.ts), or a JSON file.
+ * Reads a configuration file: a TypeScript or JavaScript module whose default export is the
+ * configuration object (see infra/deploy.config.example.ts), or a JSON file. Not yet validated.
  */
-export async function loadDeploymentConfig(file: string): Promise<DeploymentConfig> {
+export async function readDeploymentInput(file: string): Promise<{ path: string; input: unknown }> {
   const path = resolve(file);
   let input: unknown;
   try {
@@ -694,6 +742,12 @@ export async function loadDeploymentConfig(file: string): Promise<DeploymentConf
         message: 'expected a default export: export default defineDeployment({ … })',
       },
     ]);
+  return { path, input };
+}
+
+/** Loads and validates a VM deployment's configuration file. */
+export async function loadDeploymentConfig(file: string): Promise<DeploymentConfig> {
+  const { path, input } = await readDeploymentInput(file);
   return parseDeploymentConfig(input, path);
 }
 
@@ -705,7 +759,7 @@ export type PublicSite = 'speedtester' | 'grafana' | 'prometheus';
 
 /** The public host names, in a fixed order. */
 export function publicHosts(
-  config: DeploymentConfig,
+  config: Pick<SharedConfig, 'subdomains' | 'domain'>,
 ): { site: PublicSite; subdomain: string; fqdn: string }[] {
   const sites: PublicSite[] = ['speedtester', 'grafana', 'prometheus'];
   return sites.flatMap((site) => {
@@ -719,7 +773,7 @@ export function publicHosts(
  * after `domain`), one that exists already, or none (external DNS: you add the records).
  */
 export function dnsZone(
-  config: DeploymentConfig,
+  config: Pick<SharedConfig, 'dns' | 'domain'>,
 ): { name: string; created: boolean; resourceGroup?: string } | undefined {
   const dns = config.dns;
   if (dns.mode === 'external') return undefined;

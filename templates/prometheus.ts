@@ -3,7 +3,12 @@
 // to) and the alert rules with the floors, ceilings and schedule period filled in. The sources are in
 // prometheus/: scrape.ts (the configuration's shape) and rules.ts (the rules).
 import { stringify } from 'yaml';
-import { alertRuleGroups, type AlertRuleParams, type RuleGroup } from '../prometheus/rules.ts';
+import {
+  alertRuleGroups,
+  type AlertRule,
+  type AlertRuleParams,
+  type RuleGroup,
+} from '../prometheus/rules.ts';
 import { prometheusConfig, type ScrapeTarget } from '../prometheus/scrape.ts';
 import { RENDERED } from '../contract/paths.ts';
 import { PORTS } from '../contract/ports.ts';
@@ -32,7 +37,9 @@ export function scrapeJobs(config: DeploymentConfig): { job: string; port: numbe
   );
 }
 
-export function alertRuleParams(config: DeploymentConfig): AlertRuleParams {
+export function alertRuleParams(
+  config: Pick<DeploymentConfig, 'alerts' | 'speedtest'>,
+): AlertRuleParams {
   const { alerts } = config;
   return {
     downloadFloorMbps: alerts.downloadFloorMbps,
@@ -97,4 +104,19 @@ export function renderPrometheus(config: DeploymentConfig): Map<string, string> 
     [RENDERED.prometheusConfig, renderPrometheusConfig(config)],
     [RENDERED.prometheusRules, renderPrometheusRules(config)],
   ]);
+}
+
+/** Every alert rule of a deployment, flat. */
+export function alertRules(config: Pick<DeploymentConfig, 'alerts' | 'speedtest'>): AlertRule[] {
+  return alertRuleGroups(alertRuleParams(config)).flatMap((group) => group.rules);
+}
+
+/** Metrics only the VM has (its host, containers and exporters): their rules do not apply. */
+const VM_ONLY_METRICS = /\b(node|container|pg|redis)_[a-z_]+/;
+
+/** The rules that apply to a Container Apps deployment (Azure Monitor evaluates them). */
+export function containerAppsAlertRules(
+  config: Pick<DeploymentConfig, 'alerts' | 'speedtest'>,
+): AlertRule[] {
+  return alertRules(config).filter((rule) => !rule.needs && !VM_ONLY_METRICS.test(rule.expr));
 }

@@ -2,6 +2,7 @@
 // key prefix on the shared Redis, removed again at the end, so files run in parallel without
 // seeing each other. Plain pg and ioredis: every layer's tests may use these.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -43,8 +44,14 @@ export async function dropDatabase(name: string): Promise<void> {
   }
 }
 
-export async function deleteRedisPrefix(prefix: string, redisUrl = BASE_REDIS_URL): Promise<void> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+export async function deleteRedisPrefix(
+  prefix: string,
+  redisUrl = BASE_REDIS_URL,
+  /** The CA bundle a rediss:// server's certificate is checked against. */
+  caFile?: string,
+): Promise<void> {
+  const tls = caFile ? { tls: { ca: readFileSync(caFile, 'utf8') } } : {};
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, ...tls });
   try {
     let cursor = '0';
     do {

@@ -30,9 +30,9 @@ function wireName(name: string): string {
   ]).toString('hex');
 }
 
-/** Starts dnsmasq; `ns` gives fixed NS answers (zone -> name servers). */
+/** Starts dnsmasq; `ns` gives fixed NS answers (zone -> name servers), `cname` CNAMEs. */
 export async function startDnsServer(
-  options: { ns?: Record<string, string[]> } = {},
+  options: { ns?: Record<string, string[]>; cname?: Record<string, string> } = {},
 ): Promise<DnsServer> {
   const dir = tempDir('refresher-dns-');
   const hosts = join(dir.path, 'hosts');
@@ -41,6 +41,9 @@ export async function startDnsServer(
   const nsArgs = Object.entries(options.ns ?? {}).flatMap(([zone, servers]) =>
     servers.map((server) => `--dns-rr=${zone},2,${wireName(server)}`),
   );
+  // Generic records of type 5: a CNAME whose target need not be known here.
+  for (const [name, target] of Object.entries(options.cname ?? {}))
+    nsArgs.push(`--dns-rr=${name},5,${wireName(target)}`);
   let output = '';
   // Debian puts it in /usr/sbin, which is not on every user's PATH.
   const binary = existsSync('/usr/sbin/dnsmasq') ? '/usr/sbin/dnsmasq' : 'dnsmasq';

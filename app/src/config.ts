@@ -4,10 +4,45 @@
 // in contract/env.ts, where the service catalogue reads them too; the checks that involve more
 // than one variable and the error message are the app's own, here.
 import type { z } from 'zod';
+import { databaseTls } from '../../contract/database-tls.ts';
 import { envSchema } from '../../contract/env.ts';
+import { caBundleProblem } from './tls.ts';
 import './zod-words.ts';
 
 export { envSchema };
+
+function urlOrNull(value: unknown): URL | null {
+  try {
+    return typeof value === 'string' ? new URL(value) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The CA files the environment names, each readable and holding certificates. Read at start
+ * rather than at the first connection: a wrong path is then a configuration error naming its
+ * variable, not a retry loop of failed handshakes. Values the schema refused are left to it.
+ */
+function caFileIssues(env: Partial<Config>): Array<{ name: string; message: string }> {
+  const issues: Array<{ name: string; message: string }> = [];
+  const database = urlOrNull(env.DATABASE_URL);
+  const settings = database && databaseTls(database);
+  const rootCert = settings && 'tls' in settings ? settings.tls.rootCertFile : undefined;
+  const rootCertProblem = rootCert && caBundleProblem(rootCert);
+  if (rootCertProblem)
+    issues.push({ name: 'DATABASE_URL', message: `sslrootcert: ${rootCertProblem}` });
+
+  const redis = urlOrNull(env.REDIS_URL);
+  if (redis && env.REDIS_CA_FILE?.startsWith('/')) {
+    const problem =
+      redis.protocol === 'rediss:'
+        ? caBundleProblem(env.REDIS_CA_FILE)
+        : 'set, but REDIS_URL is redis:// (no TLS): use rediss://, or unset REDIS_CA_FILE';
+    if (problem) issues.push({ name: 'REDIS_CA_FILE', message: problem });
+  }
+  return issues;
+}
 
 /** The whole environment, with the checks that involve more than one variable. */
 const environment = envSchema.superRefine((env, ctx) => {
@@ -18,6 +53,9 @@ const environment = envSchema.superRefine((env, ctx) => {
       path: [missing],
       message: 'missing: set ADMIN_USERNAME and ADMIN_PASSWORD together, or neither',
     });
+  }
+  for (const { name, message } of caFileIssues(env)) {
+    ctx.addIssue({ code: 'custom', path: [name], message });
   }
 });
 

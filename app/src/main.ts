@@ -9,6 +9,7 @@ import { parseCommandLine, runCommand, UsageError } from '../../contract/cli.ts'
 import { SHUTDOWN_GRACE_MS } from '../../contract/shutdown.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { openDatabase } from './db/index.ts';
+import { DatabaseTlsError } from './db/tls.ts';
 import { migrateDown, migrationStatus } from './db/migrator.ts';
 import { createLogger } from './log.ts';
 import { migrate, SERVICE_ROLES, startRoles, type ServiceRole } from './roles.ts';
@@ -176,7 +177,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 void runCommand('refresher', USAGE, () => main(process.argv.slice(2)), {
-  expected: [ValidationError, SpeedtestError, ConfigError],
+  expected: [ValidationError, SpeedtestError, ConfigError, DatabaseTlsError],
   describe: (error) =>
     error instanceof SpeedtestError
       ? `speed test failed (${error.kind}): ${error.message}`

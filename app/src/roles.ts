@@ -55,7 +55,7 @@ async function startWeb(
   registry: TaskRegistry,
 ): Promise<Running> {
   await ensureAdminFromEnv(db, config, log);
-  const redis = createRedis(config.REDIS_URL, { log, failFast: true, name: 'web' });
+  const redis = createRedis(config, { log, failFast: true, name: 'web' });
   const queues = new Queues(redis, config.QUEUE_PREFIX, log);
   const web = createWebApp({
     db,
@@ -84,10 +84,14 @@ async function startWeb(
   );
   return {
     async close() {
+      // Requests in flight may finish, but not for longer than jobs may: a speed test's transfer
+      // would otherwise hold the process past the platform's grace period and be killed there.
+      const cut = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_TIMEOUT_MS);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      clearTimeout(cut);
       web.close();
       await queues.close();
       redis.disconnect();
@@ -106,7 +110,7 @@ async function startProbes(deps: {
   registry: TaskRegistry;
   metrics: Metrics;
 }): Promise<Running> {
-  const redis = createRedis(deps.config.REDIS_URL, { log: deps.log, name: 'probe' });
+  const redis = createRedis(deps.config, { log: deps.log, name: 'probe' });
   const queues = new Queues(redis, deps.config.QUEUE_PREFIX, deps.log);
   const prober = await startProber({ ...deps, redis, queues });
   const sources = await publishWorkerSources(redis, deps.config.QUEUE_PREFIX);
@@ -144,11 +148,15 @@ export async function startRoles(role: ServiceRole, config: Config, log: Logger)
       // The "latest speed test" gauges survive a restart: they start from the database.
       for (const test of await latestSpeedtests(db))
         observeSpeedtest(metrics, test, { restored: true });
-      started.push(await startWorker(deps('worker')));
-      started.push(await startProbes(deps('probe')));
+      const worker = await startWorker(deps('worker'));
+      const probes = await startProbes(deps('probe')).catch(async (error: unknown) => {
+        await worker.close();
+        throw error;
+      });
+      started.push(together(worker, probes));
     }
     if (role !== 'web') {
-      const redis = createRedis(config.REDIS_URL, { log, failFast: true, name: 'metrics' });
+      const redis = createRedis(config, { log, failFast: true, name: 'metrics' });
       const queues = new Queues(redis, config.QUEUE_PREFIX, log);
       registerQueueJobs(metrics.registry, queues);
       started.push({
@@ -176,6 +184,20 @@ export async function startRoles(role: ServiceRole, config: Config, log: Logger)
       // Newest first: the scheduler stops, the worker drains, the web role goes last.
       await closeAll(started);
       await db.close();
+    },
+  };
+}
+
+/**
+ * Closes both at once: the worker then stops taking jobs, and starts its SHUTDOWN_TIMEOUT_MS
+ * drain, the moment the signal comes, not after a probe round (up to 30 s) has ended.
+ */
+function together(...parts: Running[]): Running {
+  return {
+    async close() {
+      const results = await Promise.allSettled(parts.map((part) => part.close()));
+      const failed = results.find((result) => result.status === 'rejected');
+      if (failed) throw failed.reason;
     },
   };
 }

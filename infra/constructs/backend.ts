@@ -3,11 +3,16 @@
 // read the producing stack's state through the same backend, so both stacks use the same kind.
 import { relative } from 'node:path';
 import { AzurermBackend, LocalBackend, type TerraformStack } from 'cdktf';
-import type { DeploymentConfig } from '../../templates/config.ts';
+import type { SharedConfig } from '../../templates/config.ts';
 
 export function configureBackend(
   stack: TerraformStack,
-  options: { config: DeploymentConfig; stateDir: string; outDir: string; stackName: string },
+  options: {
+    config: Pick<SharedConfig, 'azure' | 'name'>;
+    stateDir: string;
+    outDir: string;
+    stackName: string;
+  },
 ): void {
   const { config, stackName } = options;
   const remote = config.azure.remoteState;

@@ -3,7 +3,7 @@
 // resource added later is tagged without anyone remembering to.
 import type { IConstruct } from 'constructs';
 import type { IAspect } from 'cdktf';
-import type { DeploymentConfig } from '../../templates/config.ts';
+import type { SharedConfig } from '../../templates/config.ts';
 
 interface Taggable {
   tags: Record<string, string>;
@@ -28,6 +28,8 @@ export class TagsAspect implements IAspect {
 }
 
 /** The tags every resource of a deployment carries: the person's own, then ours. */
-export function deploymentTags(config: DeploymentConfig): Record<string, string> {
+export function deploymentTags(
+  config: Pick<SharedConfig, 'azure' | 'name'>,
+): Record<string, string> {
   return { ...config.azure.tags, project: config.name, 'managed-by': 'cdktf' };
 }

@@ -15,7 +15,7 @@ export function defaultConfigFile(): string {
 }
 
 /** Generated secrets of a deployment, outside git: .secrets/<name>.json. */
-export function defaultSecretsFile(config: DeploymentConfig): string {
+export function defaultSecretsFile(config: Pick<DeploymentConfig, 'name'>): string {
   return join(REPO_ROOT, '.secrets', `${config.name}.json`);
 }
 

@@ -62,7 +62,11 @@ export async function openRollout(options: {
 
 /** Bundle and synth, as `npm run synth` does, into the rollout's output folder. */
 export async function synth(rollout: Rollout, extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
-  const env = { ...rollout.env, ...extraEnv };
+  await synthStacks({ ...rollout.env, ...extraEnv }, [rollout.azure, rollout.services]);
+}
+
+/** Bundle and synth with this environment; each of `stacks` must then have its JSON. */
+export async function synthStacks(env: NodeJS.ProcessEnv, stacks: TerraformStack[]): Promise<void> {
   const dist = env.REFRESHER_DIST ? ['--out', resolve(env.REFRESHER_DIST)] : [];
   const node = ['node', '--import', 'tsx'];
   for (const [what, args] of [
@@ -82,7 +86,7 @@ export async function synth(rollout: Rollout, extraEnv: NodeJS.ProcessEnv = {}):
         'fix what it names and run the same command again; nothing in Azure was touched',
       );
   }
-  for (const stack of [rollout.azure, rollout.services])
+  for (const stack of stacks)
     if (!existsSync(join(stack.dir, 'cdk.tf.json')))
       throw new RolloutError(
         'synth',
@@ -99,6 +103,11 @@ const PRECIOUS = new Set([
   'azurerm_public_ip',
   'azurerm_dns_zone',
   'docker_volume',
+  // Container Apps: the data, the secrets and the images.
+  'azurerm_postgresql_flexible_server',
+  'azurerm_managed_redis',
+  'azurerm_key_vault',
+  'azurerm_container_registry',
 ]);
 
 export function preciousLosses(summary: PlanSummary): string[] {

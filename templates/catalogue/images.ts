@@ -37,7 +37,7 @@ export const DEFAULT_IMAGES: Readonly<Record<ImageName, string>> = {
   alertmanager: 'prom/alertmanager:v0.28.1',
 };
 
-export function image(config: DeploymentConfig, name: ImageName): string {
+export function image(config: Pick<DeploymentConfig, 'images'>, name: ImageName): string {
   return config.images[name] ?? DEFAULT_IMAGES[name];
 }
 

@@ -1,9 +1,13 @@
 // One place that turns DATABASE_URL into connections, so that a URL without a user name behaves as
-// libpq does (PGUSER, then the operating-system user) for Sequelize and node-postgres alike.
+// libpq does (PGUSER, then the operating-system user), and its sslmode and sslrootcert too, for
+// Sequelize and node-postgres alike.
 import { userInfo } from 'node:os';
+import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { Sequelize } from 'sequelize';
+import { databaseTls, type DatabaseTls } from '../../../contract/database-tls.ts';
 import type { Logger } from '../log.ts';
+import { explainingClient, pgSsl } from './tls.ts';
 
 export interface ConnectionParts {
   host: string;
@@ -11,24 +15,26 @@ export interface ConnectionParts {
   user: string;
   password: string | undefined;
   database: string;
-  /** false, or TLS options following libpq's sslmode: verify-ca/verify-full check the server. */
-  ssl: false | { rejectUnauthorized: boolean };
+  /** The URL's sslmode and sslrootcert, as the connections apply them. */
+  tls: DatabaseTls;
+  /** false, or node-postgres's TLS options for `tls` (the CA bundle read from its file). */
+  ssl: false | ConnectionOptions;
 }
 
 export function parseDatabaseUrl(databaseUrl: string): ConnectionParts {
   const url = new URL(databaseUrl);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  const sslmode = url.searchParams.get('sslmode');
+  const settings = databaseTls(url);
+  // The env schema refuses these already; this is for URLs that never went through it.
+  if ('problems' in settings) throw new Error(`DATABASE_URL: ${settings.problems.join('; ')}`);
   return {
     host: url.hostname || 'localhost',
     port: url.port ? Number(url.port) : 5432,
     user: decodeURIComponent(url.username) || process.env.PGUSER || userInfo().username,
     password: url.password ? decodeURIComponent(url.password) : undefined,
     database: database || 'refresher',
-    ssl:
-      sslmode === null || sslmode === 'disable'
-        ? false
-        : { rejectUnauthorized: sslmode === 'verify-ca' || sslmode === 'verify-full' },
+    tls: settings.tls,
+    ssl: pgSsl(settings.tls),
   };
 }
 
@@ -41,7 +47,8 @@ export function createSequelize(
     host: parts.host,
     port: parts.port,
     dialect: 'postgres',
-    dialectModule: pg,
+    // pg itself, but with the Client whose failed connects say which TLS setting to change.
+    dialectModule: Object.create(pg, { Client: { value: explainingClient(parts) } }) as typeof pg,
     dialectOptions: parts.ssl ? { ssl: parts.ssl } : {},
     logging: options.log ? (sql: string) => options.log?.trace({ sql }, 'sql') : false,
     pool: { max: options.poolMax ?? 10, min: 0, idle: 10_000, acquire: 30_000 },
@@ -51,7 +58,8 @@ export function createSequelize(
 
 export function createPgClient(databaseUrl: string, database?: string): pg.Client {
   const parts = parseDatabaseUrl(databaseUrl);
-  return new pg.Client({
+  const Client = explainingClient(parts);
+  return new Client({
     host: parts.host,
     port: parts.port,
     user: parts.user,

@@ -32,7 +32,10 @@ export const NOTIFY_CHANNEL = 'periodic_tasks_changed';
 const SCHEDULER_ID_PREFIX = 'periodic:';
 
 export interface SchedulerDeps {
-  config: Pick<Config, 'DATABASE_URL' | 'REDIS_URL' | 'QUEUE_PREFIX' | 'SCHEDULER_RECONCILE_MS'>;
+  config: Pick<
+    Config,
+    'DATABASE_URL' | 'REDIS_URL' | 'REDIS_CA_FILE' | 'QUEUE_PREFIX' | 'SCHEDULER_RECONCILE_MS'
+  >;
   log: Logger;
   db: Database;
   registry: TaskRegistry;
@@ -196,7 +199,7 @@ function createReconciler(
 
 export async function startScheduler(deps: SchedulerDeps): Promise<RunningScheduler> {
   const { config, log, metrics } = deps;
-  const connection = createRedis(config.REDIS_URL, { log, name: 'scheduler' });
+  const connection = createRedis(config, { log, name: 'scheduler' });
   const queues = new Queues(connection, config.QUEUE_PREFIX, log);
   const requests = new ReconcileRequests<ReconcileReport>({
     run: createReconciler(deps, connection, queues),

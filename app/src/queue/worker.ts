@@ -24,6 +24,7 @@ export interface WorkerDeps {
   config: Pick<
     Config,
     | 'REDIS_URL'
+    | 'REDIS_CA_FILE'
     | 'QUEUE_PREFIX'
     | 'WORKER_CONCURRENCY'
     | 'WORKER_LOCK_MS'
@@ -80,7 +81,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const workerName = `${hostname()}:${process.pid}`;
   const recorder = new ResultRecorder(db, log);
   const shutdown = new AbortController();
-  const connection = createRedis(config.REDIS_URL, { log, name: 'worker' });
+  const connection = createRedis(config, { log, name: 'worker' });
   const queues = new Queues(connection, config.QUEUE_PREFIX, log);
 
   /**

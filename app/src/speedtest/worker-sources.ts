@@ -36,7 +36,10 @@ export async function publishWorkerSources(
   prefix: string,
 ): Promise<{ stop(): Promise<void> }> {
   const field = `${hostname()}:${process.pid}`;
-  const publish = () => redis.hset(keyOf(prefix), field, JSON.stringify(inventory()));
+  const publish = async () => {
+    await redis.hset(keyOf(prefix), field, JSON.stringify(inventory()));
+    await dropStale(redis, prefix);
+  };
   await publish();
   const timer = setInterval(() => void publish().catch(() => undefined), PUBLISH_EVERY_MS);
   timer.unref();
@@ -46,6 +49,26 @@ export async function publishWorkerSources(
       await redis.hdel(keyOf(prefix), field).catch(() => undefined);
     },
   };
+}
+
+function isStale(text: string, now: number): boolean {
+  try {
+    return now - (JSON.parse(text) as Inventory).at >= FRESH_MS;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Removes the entries of workers that ended without stop() (killed, or their host lost). Readers
+ * skip them anyway; this keeps the hash from growing where every replica has a new host name.
+ */
+async function dropStale(redis: Redis, prefix: string): Promise<void> {
+  const now = Date.now();
+  const stale = Object.entries(await redis.hgetall(keyOf(prefix)))
+    .filter(([, text]) => isStale(text, now))
+    .map(([field]) => field);
+  if (stale.length) await redis.hdel(keyOf(prefix), ...stale);
 }
 
 /** Checks a source selection against what the running workers have. */

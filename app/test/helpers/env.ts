@@ -59,7 +59,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     async cleanup() {
       await db.close().catch(() => undefined);
       await dropDatabase(name);
-      await deleteRedisPrefix(prefix, config.REDIS_URL);
+      await deleteRedisPrefix(config.QUEUE_PREFIX, config.REDIS_URL, config.REDIS_CA_FILE);
     },
   };
 }

@@ -25,7 +25,7 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 export function sessionSecret(config: Pick<Config, 'SESSION_SECRET'>, log: Logger): string {
   if (config.SESSION_SECRET) return config.SESSION_SECRET;
   log.warn(
-    'SESSION_SECRET is not set: using a random one, so sessions and device cookies end when this process does',
+    'SESSION_SECRET is not set: using a random one, so sessions and device cookies end when this process does, and other web processes (replicas) refuse them',
   );
   return randomBytes(32).toString('base64url');
 }
