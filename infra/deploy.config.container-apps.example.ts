@@ -11,7 +11,8 @@ export default defineContainerAppsDeployment({
   name: 'refresher',
   domain: 'lab.example.com',
   subdomains: { speedtester: 'speed', grafana: 'grafana' },
-  // CNAME and TXT records in an Azure zone for lab.example.com (or print them: mode 'external').
+  // CNAME and TXT records in an Azure zone for lab.example.com, which Azure checks before it issues
+  // each name's certificate (or 'domain-zone', 'existing-zone'; an external DNS host cannot be).
   dns: { mode: 'subdomain-zone' },
   azure: { location: 'westeurope', tags: { owner: 'you@example.com' } },
   timezone: 'Europe/Amsterdam',

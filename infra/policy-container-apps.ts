@@ -1,5 +1,5 @@
 // Policies over the synthesized Container Apps stack (V2), checked by synth like the VM stacks'
-// (infra/policy.ts) and tested against broken copies (infra/test/policy-container-apps.test.ts):
+// (infra/policy.ts) and tested against broken copies (infra/test/container-apps.test.ts):
 // no public database or Redis endpoint, TLS only, identities rather than keys or passwords for
 // the registry and the secrets, health probes and resource limits on every app, no `latest` tag.
 import { checkNoSecretLiterals, list, resources, type TerraformJson } from './policy.ts';

@@ -121,9 +121,15 @@ export function dockerHubSource(reference: string): string {
   return `docker.io/${rest.length ? reference : `library/${reference}`}`;
 }
 
-/** An image reference without its registry: grafana/grafana:12.1.1 -> grafana:12.1.1. */
-function repositoryTag(reference: string): string {
-  return reference.split('/').at(-1)!;
+/**
+ * The name an imported image has in the registry, without the source registry's path:
+ * grafana/grafana:12.1.1 -> grafana:12.1.1; one pinned by digest gets the digest as its tag
+ * (name@sha256:abc… -> name:sha256-abc…), since `az acr import --image` wants a name and a tag.
+ */
+export function repositoryTag(reference: string): string {
+  const last = reference.split('/').at(-1)!;
+  const [name, digest] = last.split('@sha256:');
+  return digest ? `${name!.split(':')[0]}:sha256-${digest.slice(0, 32)}` : last;
 }
 
 export class ContainerAppsStack extends TerraformStack {
@@ -251,7 +257,6 @@ export class ContainerAppsStack extends TerraformStack {
       'postgres-password': secret('postgresPassword'),
       'grafana-admin-password': secret('grafanaAdminPassword'),
       'grafana-db-password': secret('grafanaDbPassword'),
-      'prometheus-agent-config': '',
     };
     const vaultSecrets = new Map<string, KeyVaultSecret>();
     const putSecret = (secretName: string, value: string) => {
@@ -265,8 +270,7 @@ export class ContainerAppsStack extends TerraformStack {
       vaultSecrets.set(secretName, stored);
       return stored;
     };
-    for (const [secretName, value] of Object.entries(vaultValues))
-      if (secretName !== 'prometheus-agent-config') putSecret(secretName, value);
+    for (const [secretName, value] of Object.entries(vaultValues)) putSecret(secretName, value);
     const agentSecret = (role: string) => `prometheus-agent-${role}`;
     for (const role of ['web', 'worker', 'scheduler'])
       putSecret(
@@ -348,6 +352,11 @@ export class ContainerAppsStack extends TerraformStack {
     });
 
     const roles = new Map(containerAppRoles(config).map((role) => [role.role, role]));
+    // Once web exists: the other roles reach it through its HTTPS ingress (plain HTTP to an app
+    // that refuses insecure connections is redirected, which would turn the self-test's uploads
+    // into GETs).
+    const rolesReaching = (origin: string) =>
+      new Map(containerAppRoles(config, origin).map((role) => [role.role, role]));
     const ready = [pull, readSecrets, buildApp, ...imported];
 
     const env = (spec: CaRoleSpec) =>
@@ -542,7 +551,8 @@ export class ContainerAppsStack extends TerraformStack {
       },
     });
 
-    const workerSpec = roles.get('worker')!;
+    const reachingWeb = rolesReaching(`https://${web.ingress.fqdn}`);
+    const workerSpec = reachingWeb.get('worker')!;
     new ContainerApp(this, 'app-worker', {
       name: workerSpec.appName,
       ...appCommon(workerSpec, ['redis-password']),
@@ -571,7 +581,7 @@ export class ContainerAppsStack extends TerraformStack {
       },
     });
 
-    const schedulerSpec = roles.get('scheduler')!;
+    const schedulerSpec = reachingWeb.get('scheduler')!;
     new ContainerApp(this, 'app-scheduler', {
       name: schedulerSpec.appName,
       ...appCommon(schedulerSpec),
@@ -713,14 +723,6 @@ export class ContainerAppsStack extends TerraformStack {
         value: `https://${host.fqdn}`,
         description: `The ${host.site} on its own name`,
       });
-      if (!zone)
-        new TerraformOutput(this, `records-${host.site}`, {
-          value: [
-            `${host.fqdn} CNAME ${app.ingress.fqdn}`,
-            `asuid.${host.fqdn} TXT ${app.customDomainVerificationId}`,
-          ],
-          description: `Records to add at your DNS host for ${host.fqdn}`,
-        });
     }
 
     new TerraformOutput(this, 'registry_server', {

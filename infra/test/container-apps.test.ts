@@ -25,7 +25,11 @@ import { isoDuration } from '../constructs/ca-monitoring.ts';
 import { containerAppsInputs } from '../inputs.ts';
 import { checkContainerApps } from '../policy-container-apps.ts';
 import type { TerraformJson } from '../policy.ts';
-import { ContainerAppsStack, CONTAINER_APPS_STACK } from '../stacks/container-apps.ts';
+import {
+  ContainerAppsStack,
+  CONTAINER_APPS_STACK,
+  repositoryTag,
+} from '../stacks/container-apps.ts';
 import { SECRETS_TFVARS } from '../stacks/services.ts';
 import {
   copy,
@@ -257,6 +261,12 @@ describe('the stack', () => {
     const prefix = env.find((e) => e.name === 'QUEUE_PREFIX')!.value as string;
     assert.equal(waitingListKey('default'), `${prefix}:default:wait`);
     assert.notEqual(prefix, DEFAULT_QUEUE_PREFIX);
+    // Web refuses plain HTTP: the worker reaches it through its HTTPS ingress.
+    const health = env.find((e) => e.name === 'HEALTHCHECK_URL')!.value as string;
+    assert.match(
+      health,
+      /^https:\/\/\$\{azurerm_container_app\.app-web\.ingress\[0\]\.fqdn\}\/healthz$/,
+    );
   });
 
   test('two schedulers; migrations as a job the apply runs before any app', () => {
@@ -385,6 +395,19 @@ describe('the stack', () => {
     assert.ok(!JSON.stringify(synthesized).includes('abcdef123456'));
     assert.deepEqual(checkContainerApps(synthesized, Object.values(stack.variableValues)), []);
   });
+});
+
+test('an image pinned by digest keeps its digest as the tag in the registry', () => {
+  assert.equal(repositoryTag('grafana/grafana:12.1.1'), 'grafana:12.1.1');
+  const digest = 'a'.repeat(64);
+  assert.equal(
+    repositoryTag(`postgres:17.6@sha256:${digest}`),
+    `postgres:sha256-${'a'.repeat(32)}`,
+  );
+  assert.equal(
+    repositoryTag(`prom/prometheus@sha256:${digest}`),
+    `prometheus:sha256-${'a'.repeat(32)}`,
+  );
 });
 
 describe('the policies', () => {

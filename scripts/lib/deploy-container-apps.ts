@@ -8,6 +8,7 @@ import { $, which } from 'zx';
 import { REPO_ROOT } from '../../contract/paths.ts';
 import { publicHosts } from '../../templates/config.ts';
 import type { ContainerAppsConfig } from '../../templates/container-apps.ts';
+import { isReservedDomain } from './preflight.ts';
 import { confirm, preciousLosses, printPlan, RolloutError, synthStacks } from './rollout.ts';
 import { TerraformStack } from './terraform.ts';
 
@@ -18,8 +19,19 @@ function log(step: Step, line: string): void {
   console.error(`deploy [${CA_STEPS.indexOf(step) + 1}/${CA_STEPS.length} ${step}] ${line}`);
 }
 
+/** The committed example of this target: read and synthesized, never deployed as it is. */
+export const CA_EXAMPLE_CONFIG = join(REPO_ROOT, 'infra/deploy.config.container-apps.example.ts');
+
 async function check(config: ContainerAppsConfig, configFile: string): Promise<void> {
   const problems: string[] = [];
+  if (resolve(configFile) === CA_EXAMPLE_CONFIG)
+    problems.push(
+      'this is the committed example: copy it and make it yours: cp infra/deploy.config.container-apps.example.ts infra/deploy.config.ts',
+    );
+  if (isReservedDomain(config.domain))
+    problems.push(
+      `domain: ${config.domain} is reserved for examples: set a domain (or subdomain) of yours`,
+    );
   if (!(await which('terraform', { nothrow: true })))
     problems.push(
       'terraform is not installed: https://developer.hashicorp.com/terraform/install (1.5 or later)',
@@ -32,12 +44,20 @@ async function check(config: ContainerAppsConfig, configFile: string): Promise<v
     const account = await $({
       nothrow: true,
       quiet: true,
-    })`az account show --query name --output tsv`;
+    })`az account show --output json`;
+    const { name = '', id = '' } =
+      account.exitCode === 0 ? (JSON.parse(account.stdout) as { name?: string; id?: string }) : {};
+    const wanted = process.env.ARM_SUBSCRIPTION_ID;
     if (account.exitCode !== 0)
       problems.push(
         'the Azure CLI is not signed in: run az login (and az account set --subscription …)',
       );
-    else log('check', `Azure subscription: ${account.stdout.trim()}`);
+    else if (wanted && wanted !== id)
+      // Terraform would build in one subscription while the CLI steps act in another.
+      problems.push(
+        `ARM_SUBSCRIPTION_ID is ${wanted}, but the Azure CLI uses ${id} (${name}): az account set --subscription ${wanted}, or unset ARM_SUBSCRIPTION_ID`,
+      );
+    else log('check', `Azure subscription: ${name} (${id})`);
   }
   if (problems.length)
     throw new RolloutError(
@@ -81,13 +101,20 @@ export async function deployContainerApps(options: {
     console.error('deploy: --plan: nothing was changed');
     return 0;
   }
-  if (plan.changed) {
+  // The saved plan holds the secrets: it never outlives this run unapplied.
+  if (!plan.changed) stack.forgetPlan();
+  else {
     const losses = preciousLosses(plan);
     if (losses.length)
-      await confirm(`This plan deletes ${losses.join(', ')}, and what they hold.`, {
-        yes: options.yes,
-        step: 'container-apps',
-      });
+      try {
+        await confirm(`This plan deletes ${losses.join(', ')}, and what they hold.`, {
+          yes: options.yes,
+          step: 'container-apps',
+        });
+      } catch (error) {
+        stack.forgetPlan();
+        throw error;
+      }
     log(
       'container-apps',
       'apply (images, migrations, apps, certificates: a first one takes 20 to 40 minutes)',

@@ -13,11 +13,20 @@ import { tempDir } from '../../testing/files.ts';
 const STAND_INS = join(REPO_ROOT, 'scripts/test/stand-ins');
 const AZ = join(STAND_INS, 'azure-cli');
 const EXAMPLE = join(REPO_ROOT, 'infra/deploy.config.container-apps.example.ts');
+const DOMAIN = 'lab.refresher-deploy-ci.net';
 
 const work = tempDir('refresher-deploy-ca-test-');
 after(() => work.remove());
 let tf: string;
 let az: string;
+/** The example made the test's own: a copy with a domain that is not reserved for examples. */
+const configFile = join(work.path, 'deploy.config.ts');
+writeFileSync(
+  configFile,
+  readFileSync(EXAMPLE, 'utf8')
+    .replace("from '../templates/", `from '${join(REPO_ROOT, 'templates')}/`)
+    .replace("domain: 'lab.example.com'", `domain: '${DOMAIN}'`),
+);
 
 beforeEach(() => {
   const run = `run-${Date.now()}`;
@@ -47,10 +56,20 @@ beforeEach(() => {
   );
 });
 
-function deploy(args: string[], path = `${STAND_INS}:${AZ}:${process.env.PATH ?? ''}`): Child {
+function deploy(
+  args: string[],
+  path = `${STAND_INS}:${AZ}:${process.env.PATH ?? ''}`,
+  options: { config?: string; env?: Record<string, string> } = {},
+): Child {
   return spawnTs(
     'scripts/deploy.ts',
-    ['--config', EXAMPLE, '--secrets', join(work.path, 'secrets.json'), ...args],
+    [
+      '--config',
+      options.config ?? configFile,
+      '--secrets',
+      join(work.path, 'secrets.json'),
+      ...args,
+    ],
     {
       PATH: path,
       TF_STANDIN: tf,
@@ -58,6 +77,7 @@ function deploy(args: string[], path = `${STAND_INS}:${AZ}:${process.env.PATH ??
       CDKTF_OUTDIR: join(work.path, 'cdktf.out'),
       REFRESHER_STATE_DIR: join(work.path, 'state'),
       REFRESHER_DIST: join(work.path, 'dist'),
+      ...options.env,
     },
   );
 }
@@ -85,6 +105,26 @@ describe('npm run deploy, target container-apps', { timeout: 180_000 }, () => {
     assert.deepEqual(terraformCalls(), []);
   });
 
+  test('the committed example and an example domain are refused before Azure is asked', async () => {
+    const child = deploy([], undefined, { config: EXAMPLE });
+    assert.equal(await child.exited, 1, child.output());
+    assert.match(child.output(), /this is the committed example: copy it and make it yours/);
+    assert.match(child.output(), /domain: lab\.example\.com is reserved for examples/);
+    assert.deepEqual(terraformCalls(), []);
+  });
+
+  test("a Terraform subscription other than the Azure CLI's is refused", async () => {
+    const child = deploy([], undefined, {
+      env: { ARM_SUBSCRIPTION_ID: '11111111-2222-4333-8444-555555555555' },
+    });
+    assert.equal(await child.exited, 1, child.output());
+    assert.match(
+      child.output(),
+      /ARM_SUBSCRIPTION_ID is 11111111-2222-4333-8444-555555555555, but the Azure CLI uses 00000000-0000-4000-8000-000000000001 \(Stand-in subscription\)/,
+    );
+    assert.deepEqual(terraformCalls(), []);
+  });
+
   test('no Azure CLI at all is named too', async () => {
     const child = deploy([], `${STAND_INS}:/usr/bin:/bin`);
     assert.equal(await child.exited, 1, child.output());
@@ -96,7 +136,10 @@ describe('npm run deploy, target container-apps', { timeout: 180_000 }, () => {
     assert.equal(await child.exited, 0, child.output());
     assert.deepEqual(terraformCalls(), ['init', 'plan', 'show', 'apply', 'output']);
     const output = child.output();
-    assert.match(output, /\[1\/4 check\] Azure subscription: Stand-in subscription/);
+    assert.match(
+      output,
+      /\[1\/4 check\] Azure subscription: Stand-in subscription \(00000000-0000-4000-8000-000000000001\)/,
+    );
     assert.match(output, /\+ +create +azurerm_container_app\.app-web/);
     assert.match(output, /delegates to: ns1-01\.azure-dns\.com\. ns2-01\.azure-dns\.net\./);
     assert.match(output, /speedtester: https:\/\/speed\.lab\.example\.com\//);
@@ -127,5 +170,7 @@ describe('npm run deploy, target container-apps', { timeout: 180_000 }, () => {
     assert.equal(await child.exited, 1, child.output());
     assert.match(child.output(), /deletes azurerm_postgresql_flexible_server\.postgres_server/);
     assert.ok(!terraformCalls().includes('apply'));
+    // The saved plan (it holds the secrets) is gone with the run.
+    assert.ok(!existsSync(join(work.path, 'cdktf.out/stacks/container-apps/refresher.tfplan')));
   });
 });

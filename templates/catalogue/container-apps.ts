@@ -29,7 +29,6 @@ export const VAULT_SECRETS = [
   'postgres-password',
   'grafana-admin-password',
   'grafana-db-password',
-  'prometheus-agent-config',
 ] as const;
 export type VaultSecret = (typeof VAULT_SECRETS)[number];
 
@@ -66,10 +65,16 @@ const COMMON: CaAppEnvironment = {
   METRICS_PORT: String(PORTS.metrics),
 };
 
-/** The roles of a Container Apps deployment, migrate first. */
-export function containerAppRoles(config: ContainerAppsConfig): CaRoleSpec[] {
+/**
+ * The roles of a Container Apps deployment, migrate first. `webOrigin` is where the worker and
+ * the scheduler reach the web role (its ingress, known once Azure made it; by default its name
+ * inside the environment).
+ */
+export function containerAppRoles(
+  config: ContainerAppsConfig,
+  webOrigin = `http://${caAppName(config, 'web')}`,
+): CaRoleSpec[] {
   const web = caAppName(config, 'web');
-  const webUrl = `http://${web}`;
   const subnet = vnetPlan(config).apps;
   const { speedtest } = config;
   const grace = APP_STOP_GRACE_SECONDS;
@@ -97,9 +102,9 @@ export function containerAppRoles(config: ContainerAppsConfig): CaRoleSpec[] {
         // The environment's ingress (Envoy) runs in the apps subnet and appends the client's
         // address to X-Forwarded-For: believe that hop only.
         TRUST_PROXY: subnet,
-        // The worker's self-test reaches web through the internal ingress, from the subnet; an
-        // internet client is seen by its own (public) address, never exempt.
-        SPEEDTEST_TARGET_UNLIMITED_CIDRS: `127.0.0.0/8,::1/128,${subnet}`,
+        // The worker's self-test comes through the public ingress like any client, within the
+        // limits one honest test fits in: nothing but the replica itself is exempt.
+        SPEEDTEST_TARGET_UNLIMITED_CIDRS: '127.0.0.0/8,::1/128',
         // No proxy in front to hide it: the target is served only when it may be public.
         SPEEDTEST_TARGET_ENABLED: String(speedtest.publicTarget),
         PUBLIC_STATUS_PAGE: String(speedtest.publicStatusPage),
@@ -117,10 +122,10 @@ export function containerAppRoles(config: ContainerAppsConfig): CaRoleSpec[] {
         ...COMMON,
         SPEEDTEST_ENGINE: speedtest.engine,
         SPEEDTEST_SERVERS: speedtest.servers.join(','),
-        ...(speedtest.publicTarget ? { SPEEDTEST_SELF_URL: `${webUrl}/speedtest/` } : {}),
+        ...(speedtest.publicTarget ? { SPEEDTEST_SELF_URL: `${webOrigin}/speedtest/` } : {}),
         OOKLA_ACCEPT_LICENSE: String(speedtest.acceptOoklaLicense),
         ...(speedtest.acceptOoklaLicense ? { OOKLA_SPEEDTEST_BIN: OOKLA_BIN_IN_IMAGE } : {}),
-        HEALTHCHECK_URL: `${webUrl}/healthz`,
+        HEALTHCHECK_URL: `${webOrigin}/healthz`,
         RESULT_RETENTION_DAYS: String(config.retention.resultsDays),
       },
       terminationGraceSeconds: grace,
@@ -129,7 +134,7 @@ export function containerAppRoles(config: ContainerAppsConfig): CaRoleSpec[] {
       role: 'scheduler',
       appName: caAppName(config, 'scheduler'),
       description: 'The scheduler role: periodic tasks in PostgreSQL -> BullMQ',
-      environment: { ...COMMON, HEALTHCHECK_URL: `${webUrl}/healthz` },
+      environment: { ...COMMON, HEALTHCHECK_URL: `${webOrigin}/healthz` },
       terminationGraceSeconds: grace,
     },
   ];

@@ -100,8 +100,9 @@ export function notificationPages(deps: { alertmanagerUrl?: string; log: Logger 
   };
 
   const notConfigured = html`<p class="errors" role="alert">
-    No Alertmanager is configured: set <code>ALERTMANAGER_URL</code> to its address (the deployment
-    sets <code>http://alertmanager:${PORTS.alertmanager}</code>).
+    No Alertmanager is configured: set <code>ALERTMANAGER_URL</code> to its address (a VM deployment
+    sets <code>http://alertmanager:${PORTS.alertmanager}</code>; on Container Apps, Azure Monitor's
+    action group sends the notifications and has no test button here).
   </p>`;
 
   const notificationsPage = (
