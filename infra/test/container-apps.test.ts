@@ -4,7 +4,7 @@
 // writes it (with the secrets' variables and the Grafana build context) from a configuration
 // that says target: 'container-apps'.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Testing } from 'cdktf';
@@ -52,6 +52,14 @@ const TEST_MANIFEST = {
   version: '0.1.0',
 } as BundleManifest;
 
+/** A bundle folder of the test's own (a clean checkout has no dist/): its Dockerfile is all synth reads. */
+function testDist(): string {
+  const dist = join(dir.path, 'dist');
+  mkdirSync(dist, { recursive: true });
+  writeFileSync(join(dist, 'Dockerfile'), 'FROM scratch\n');
+  return dist;
+}
+
 function synthStack(config: ContainerAppsConfig): {
   json: TerraformJson;
   stack: ContainerAppsStack;
@@ -63,7 +71,7 @@ function synthStack(config: ContainerAppsConfig): {
       config,
       secrets: TEST_SECRETS,
       manifest: TEST_MANIFEST,
-      distDir: join(REPO_ROOT, 'dist'),
+      distDir: testDist(),
       stateDir: join(REPO_ROOT, '.state'),
     }),
     OUT_DIR,
