@@ -28,6 +28,7 @@ import { REPO_ROOT, RENDERED } from '../contract/paths.ts';
 import { loadDeploymentConfig } from '../templates/config.ts';
 import { renderGrafana } from '../templates/grafana.ts';
 import { optimizePng, pngSize } from './lib/png.ts';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../contract/chromium.ts';
 
 const USAGE = `usage: npm run docs:screenshots [-- OPTIONS]
   --out DIR          where the PNGs go (default: docs/images/portal, or docs/images/grafana)
@@ -38,20 +39,6 @@ The portal needs PostgreSQL and Redis as the tests use them (TEST_DATABASE_URL, 
 and Chromium (CHROMIUM_PATH, default /usr/bin/chromium).`;
 
 const PORTAL_SHOOTER = 'app/test/docs-screenshots/portal.ts';
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// As the browser tests launch it (app/test/helpers/browser.ts): without these, Chromium in a
-// container stalls on what it cannot reach (updates, sync, QUIC).
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage',
-];
 const WINDOW = { width: 1280, height: 800 };
 
 /** A failure a person can act on (no Grafana, refused credentials): its message, exit 1. */

@@ -395,21 +395,30 @@ export class ContainerAppsStack extends TerraformStack {
       ...probes('/-/healthy', 9095),
     });
 
+    // Every app and job: in the environment, run as the identity, pulling from the registry by it.
+    const inEnvironment = {
+      resourceGroupName: group,
+      containerAppEnvironmentId: environment.id,
+      workloadProfileName: 'Consumption',
+      identity: { type: 'UserAssigned', identityIds: [identity.id] },
+      registry: [{ server, identity: identity.id }],
+    };
+    // A job the apply starts once and waits for (RUN_JOB): one replica, one retry.
+    const runOnce = {
+      replicaRetryLimit: 1,
+      manualTriggerConfig: { parallelism: 1, replicaCompletionCount: 1 },
+    };
+
     // The migrations, then the Grafana reader role: each a job the apply runs to its end before
     // any app gets a new revision.
     const migrateSpec = roles.get('migrate')!;
     const migrate = new ContainerAppJob(this, 'job-migrate', {
       name: migrateSpec.appName,
-      resourceGroupName: group,
       location,
-      containerAppEnvironmentId: environment.id,
-      workloadProfileName: 'Consumption',
-      identity: { type: 'UserAssigned', identityIds: [identity.id] },
-      registry: [{ server, identity: identity.id }],
+      ...inEnvironment,
       secret: vaultNames(migrateSpec).map(secretRef),
       replicaTimeoutInSeconds: MIGRATE_MINUTES * 60,
-      replicaRetryLimit: 1,
-      manualTriggerConfig: { parallelism: 1, replicaCompletionCount: 1 },
+      ...runOnce,
       template: {
         container: [
           {
@@ -439,16 +448,11 @@ export class ContainerAppsStack extends TerraformStack {
 
     const readerRole = new ContainerAppJob(this, 'job-grafana-db-role', {
       name: caAppName(config, 'grafana-db-role'),
-      resourceGroupName: group,
       location,
-      containerAppEnvironmentId: environment.id,
-      workloadProfileName: 'Consumption',
-      identity: { type: 'UserAssigned', identityIds: [identity.id] },
-      registry: [{ server, identity: identity.id }],
+      ...inEnvironment,
       secret: ['postgres-password', 'grafana-db-password'].map(secretRef),
       replicaTimeoutInSeconds: 300,
-      replicaRetryLimit: 1,
-      manualTriggerConfig: { parallelism: 1, replicaCompletionCount: 1 },
+      ...runOnce,
       template: {
         container: [
           {
@@ -487,12 +491,8 @@ export class ContainerAppsStack extends TerraformStack {
     }).resource;
 
     const appCommon = (spec: CaRoleSpec, extraSecrets: string[] = []) => ({
-      resourceGroupName: group,
-      containerAppEnvironmentId: environment.id,
-      workloadProfileName: 'Consumption',
+      ...inEnvironment,
       revisionMode: 'Single',
-      identity: { type: 'UserAssigned', identityIds: [identity.id] },
-      registry: [{ server, identity: identity.id }],
       secret: [...vaultNames(spec), agentSecret(spec.role), ...extraSecrets].map(secretRef),
       dependsOn: [...ready, runMigrate, writeMetrics],
     });
@@ -600,12 +600,8 @@ export class ContainerAppsStack extends TerraformStack {
 
     const grafana = new ContainerApp(this, 'app-grafana', {
       name: caAppName(config, 'grafana'),
-      resourceGroupName: group,
-      containerAppEnvironmentId: environment.id,
-      workloadProfileName: 'Consumption',
+      ...inEnvironment,
       revisionMode: 'Single',
-      identity: { type: 'UserAssigned', identityIds: [identity.id] },
-      registry: [{ server, identity: identity.id }],
       secret: ['grafana-admin-password', 'grafana-db-password'].map(secretRef),
       ingress: {
         externalEnabled: true,

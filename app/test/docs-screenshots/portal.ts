@@ -13,12 +13,15 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { parseCommandLine } from '../../../contract/cli.ts';
-import { spawnTs, waitForOutput, type Child } from '../../../testing/child.ts';
-import { freePort } from '../../../testing/ports.ts';
+import type { Child } from '../../../testing/child.ts';
 import { openDatabase } from '../../src/db/index.ts';
-import { CHROMIUM, FLAGS } from '../helpers/browser.ts';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../../../contract/chromium.ts';
 import { createTestEnv, type TestEnv } from '../helpers/env.ts';
-import { signInInBrowser } from '../helpers/portal-process.ts';
+import {
+  signInInBrowser,
+  startPortalProcess,
+  type PortalProcess,
+} from '../helpers/portal-process.ts';
 import { ADMIN, seedDeployment, type Seeded } from './seed.ts';
 
 /** The docs' window: a laptop's, and a phone's (an iPhone 12 to 15, in CSS pixels). */
@@ -93,26 +96,18 @@ function shots(seeded: Seeded): Shot[] {
 }
 
 /** `refresher web` over the world; see the top of the file for why the web role alone. */
-async function startWeb(env: TestEnv): Promise<{ app: Child; base: string }> {
-  const port = await freePort();
-  const app = spawnTs('app/bin/refresher.js', ['web'], {
-    DATABASE_URL: env.config.DATABASE_URL,
-    DATABASE_CREATE: 'false',
-    REDIS_URL: env.config.REDIS_URL,
-    QUEUE_PREFIX: env.config.QUEUE_PREFIX,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    METRICS_PORT: String(await freePort()),
-    METRICS_HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    // What a VM deployment with the status page on sets; the page only shows the address.
-    PUBLIC_STATUS_PAGE: 'true',
-    ALERTMANAGER_URL: 'http://alertmanager:9093',
-    // The nightly schedule is an Ookla one, which a deployment runs once it accepted the licence.
-    OOKLA_ACCEPT_LICENSE: 'true',
-  });
-  await waitForOutput(app, /web role listening/, 30_000);
-  return { app, base: `http://127.0.0.1:${port}` };
+function startWeb(env: TestEnv): Promise<PortalProcess> {
+  return startPortalProcess(
+    env,
+    {
+      // What a VM deployment with the status page on sets; the page only shows the address.
+      PUBLIC_STATUS_PAGE: 'true',
+      ALERTMANAGER_URL: 'http://alertmanager:9093',
+      // The nightly schedule is an Ookla one, which a deployment runs once it accepted the licence.
+      OOKLA_ACCEPT_LICENSE: 'true',
+    },
+    'web',
+  );
 }
 
 async function main(): Promise<void> {
@@ -140,7 +135,11 @@ async function main(): Promise<void> {
     // A throwaway database need not wait for the disk at each commit, and seeding is some
     // 1,500 transactions: without the wait they take a fraction of the time. The setting is the
     // database's, so the seeding gets a connection pool of its own that opens after it.
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 60_000 });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: CHROMIUM_FLAGS,
+      timeout: 60_000,
+    });
     const name = new URL(env.config.DATABASE_URL).pathname.slice(1);
     await env.db.sequelize.query(`ALTER DATABASE "${name}" SET synchronous_commit = off`);
     const seeding = openDatabase(env.config);

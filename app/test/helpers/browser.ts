@@ -6,22 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT } from '../../../contract/paths.ts';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../../../contract/chromium.ts';
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = join(REPO_ROOT, 'test-artifacts', 'browser');
-
-// Without these, Chromium in a container stalls on things it cannot reach (updates, sync, QUIC).
-export const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage',
-];
 
 export interface Browser {
   context: BrowserContext;
@@ -39,7 +26,7 @@ export async function launchBrowser(): Promise<Browser> {
   try {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
-      args: FLAGS,
+      args: CHROMIUM_FLAGS,
       headless: true,
       viewport: { width: 1280, height: 900 },
       timeout: 60_000,

@@ -11,13 +11,17 @@ export interface PortalProcess {
   base: string;
 }
 
-/** Starts the app on the world's database and queue prefix; `extra` adds or overrides variables. */
+/**
+ * Starts the app on the world's database and queue prefix; `extra` adds or overrides variables.
+ * `role` is `all` unless a caller needs the web role alone.
+ */
 export async function startPortalProcess(
   env: TestEnv,
   extra: Record<string, string> = {},
+  role: 'all' | 'web' = 'all',
 ): Promise<PortalProcess> {
   const port = await freePort();
-  const app = spawnTs('app/bin/refresher.js', ['all'], {
+  const app = spawnTs('app/bin/refresher.js', [role], {
     DATABASE_URL: env.config.DATABASE_URL,
     DATABASE_CREATE: 'false',
     REDIS_URL: env.config.REDIS_URL,
